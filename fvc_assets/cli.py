@@ -1,0 +1,98 @@
+"""The ``fvc`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _cmd_demo_corpus(args: argparse.Namespace) -> int:
+    from fvc_assets.demo.corpus import plan_corpus, write_corpus
+
+    started = time.perf_counter()
+    manifest = write_corpus(args.out, n_videos=args.videos, seed=args.seed)
+    plan = plan_corpus(args.videos, args.seed)
+    labels = {label: sum(v.label == label for v in plan) for label in ("fake", "real")}
+    print(
+        f"wrote {len(plan)} videos ({labels['fake']} fake, {labels['real']} real) and {manifest} "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from fvc_assets.environment import configure_environment
+
+    home, data = configure_environment()
+    from fvc_assets.runner import run_all
+
+    print(f"DAGSTER_HOME={home}\nFVC_DATA_DIR={data}")
+    started = time.perf_counter()
+
+    def progress(outcome):
+        status = "ok    " if outcome.success else "FAILED"
+        print(f"  {status} {outcome.key}", flush=True)
+
+    summary = run_all(args.partition or None, on_outcome=progress, log_level="DEBUG" if args.verbose else "WARNING")
+    elapsed = time.perf_counter() - started
+    print(
+        f"\n{len(summary.outcomes)} video partition(s) run, {len(summary.failed)} failed, "
+        f"{len(summary.registered)} newly registered, in {elapsed:.1f}s"
+    )
+    for outcome in summary.failed:
+        print(f"FAILED {outcome.key} ({outcome.path}): {outcome.error}")
+    for item in summary.rejected:
+        print(f"NOT INGESTED {item.path}: {item.reason}")
+    return 0 if summary.ok else 1
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from fvc_assets.environment import PROJECT_ROOT, configure_environment
+
+    configure_environment()
+    command = [
+        sys.executable, "-m", "dagster", "dev",
+        "-w", str(PROJECT_ROOT / "workspace.yaml"),
+        "--host", args.host, "--port", str(args.port),
+    ]
+    return subprocess.call(command, cwd=PROJECT_ROOT, env=os.environ.copy())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fvc", description="FVC fake-video classification platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo-corpus", help="write a deterministic demo corpus and its FVC manifest")
+    demo.add_argument("--out", type=Path, required=True, help="folder to write into (e.g. data/inbox)")
+    demo.add_argument("--videos", type=int, default=24, help="number of videos (default 24)")
+    demo.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    demo.set_defaults(func=_cmd_demo_corpus)
+
+    run = sub.add_parser(
+        "run",
+        help="register inbox videos, then materialise every asset for every video partition",
+        description="Uses DAGSTER_HOME (default ./dagster_home) and FVC_DATA_DIR (default ./data).",
+    )
+    run.add_argument("--partition", action="append", help="only this video partition (repeatable)")
+    run.add_argument("--verbose", action="store_true", help="print Dagster's event log while running")
+    run.set_defaults(func=_cmd_run)
+
+    ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on 127.0.0.1")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=_cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

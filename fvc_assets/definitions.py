@@ -1,0 +1,22 @@
+"""The one Dagster entry point: ``dagster dev`` / ``dagster definitions validate`` load ``defs``.
+
+Heavy libraries (torch, diffusers, timm) are imported inside the functions
+that use them, so this module loads fast for every step, sensor tick and UI.
+"""
+
+import dagster as dg
+from fvc_assets.ingest.assets import raw_videos
+from fvc_assets.ingest.sensors import inbox_sensor_factory
+from fvc_assets.jobs import VIDEO_PIPELINE_JOB, video_pipeline_job
+from fvc_resources.storage import StorageResource
+from fvc_resources.video_resource import VideoResource
+
+defs = dg.Definitions(
+    assets=[raw_videos],
+    jobs=[video_pipeline_job],
+    sensors=[inbox_sensor_factory(VIDEO_PIPELINE_JOB)],
+    resources={
+        "storage": StorageResource(),
+        "video": VideoResource(),
+    },
+)

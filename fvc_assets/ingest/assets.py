@@ -1,0 +1,82 @@
+"""``raw_videos``: one partition per registered video, with its probe, labels and group."""
+
+
+import polars as pl
+
+import dagster as dg
+from fvc_assets.ingest.describe import describe_video
+from fvc_assets.ingest.manifest import find_manifests, read_manifest
+from fvc_assets.ingest.preview import markdown_image, write_preview
+from fvc_assets.ingest.registration import load_registry
+from fvc_assets.partitions import videos_partitions
+from fvc_resources.atomic import write_parquet_atomic
+from fvc_resources.storage import StorageResource
+from fvc_resources.video import VideoError
+from fvc_resources.video_resource import VideoResource
+
+
+def video_failure(error: VideoError) -> dg.Failure:
+    """A step failure that names the file and the reason, in the UI and in ``fvc run``'s summary."""
+    return dg.Failure(
+        description=str(error),
+        metadata={"path": dg.MetadataValue.path(error.path), "reason": error.reason},
+    )
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    group_name="ingest",
+    code_version="1",
+    kinds={"video", "parquet"},
+    description=(
+        "One video from the inbox: container and codec facts (probe), content hash, label "
+        "(manifest, else real/ or fake/ folder, else unknown), FVC cascade, platform and dup_group."
+    ),
+)
+def raw_videos(
+    context: dg.AssetExecutionContext, storage: StorageResource, video: VideoResource
+) -> dg.MaterializeResult:
+    key = context.partition_key
+    registry = load_registry(storage.registry_dir)
+    registration = registry.get(key)
+    if registration is None:
+        raise dg.Failure(description=f"video {key!r} has no registry record in {storage.registry_dir}")
+    manifests = [read_manifest(p) for p in find_manifests(storage.inbox_dir)]
+    try:
+        row = describe_video(registration, manifests, registry)
+        middle = next(iter(video.sample_frames(registration.path, 1)), None)
+    except VideoError as error:
+        raise video_failure(error) from error
+
+    write_parquet_atomic(storage.raw_video_path(key), pl.DataFrame([row]))
+    problems = [p for m in manifests for p in m.problems]
+    for problem in problems:
+        context.log.warning(problem)
+    metadata = {
+        "path": dg.MetadataValue.path(registration.path),
+        "sha256": registration.sha256,
+        "container": row["container"],
+        "codec": row["codec"],
+        "pix_fmt": row["pix_fmt"],
+        "width": row["width"],
+        "height": row["height"],
+        "fps": row["fps"],
+        "frame_count": row["frame_count"],
+        "duration_s": row["duration"],
+        "bitrate": row["bitrate"],
+        "rotation": row["rotation"],
+        "label": row["label"],
+        "label_source": row["label_source"],
+        "cascade_ids": ", ".join(row["cascade_ids"]) or "-",
+        "platform": row["platform"],
+        "dup_group": row["dup_group"],
+        "output": dg.MetadataValue.path(str(storage.raw_video_path(key))),
+    }
+    if row["label_note"]:
+        metadata["label_note"] = row["label_note"]
+    if problems:
+        metadata["manifest_problems"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in problems))
+    if middle is not None:
+        png = write_preview(storage.preview_path(key), middle.image)
+        metadata["preview"] = dg.MetadataValue.md(markdown_image(png, key))
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,85 @@
+"""One row per video for ``raw_videos``: probe, content hash, label, cascade, platform, group."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from fvc_assets.ingest.groups import dup_groups, url_node
+from fvc_assets.ingest.manifest import Manifest, ManifestRow, rows_for_file
+from fvc_assets.ingest.registration import Registration
+from fvc_resources.video import probe
+
+FOLDER_LABELS = {"fake": "fake", "real": "real"}
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    label: str  # fake | real | uncertain | debunked | parody | unknown
+    source: str  # manifest | folder | none
+    note: str = ""
+
+
+def folder_label(relpath: str) -> str | None:
+    """``fake`` or ``real`` from the nearest parent folder of that name inside the inbox."""
+    for part in reversed(Path(relpath).parts[:-1]):
+        label = FOLDER_LABELS.get(part.lower())
+        if label:
+            return label
+    return None
+
+
+def resolve_label(rows: list[ManifestRow], relpath: str) -> LabelInfo:
+    labels = Counter(r.label for r in rows)
+    if len(labels) == 1:
+        return LabelInfo(next(iter(labels)), "manifest")
+    if len(labels) > 1:
+        # The same URL in cascades with different labels: keep it out of training, and say why.
+        listed = ", ".join(f"{k} ({n})" for k, n in sorted(labels.items()))
+        return LabelInfo("uncertain", "manifest", f"conflicting manifest labels: {listed}")
+    from_folder = folder_label(relpath)
+    if from_folder:
+        return LabelInfo(from_folder, "folder")
+    return LabelInfo("unknown", "none")
+
+
+def all_rows(manifests: list[Manifest]) -> list[ManifestRow]:
+    return [row for m in manifests for row in m.rows]
+
+
+def group_index(registry: dict[str, Registration], manifests: list[Manifest]) -> dict[str, str]:
+    """dup_group of every registered video, over all manifests and all content hashes."""
+    rows = all_rows(manifests)
+    links = [(r.cascade_id, url_node(r.platform, r.platform_id, r.video_url)) for r in rows]
+    videos = [
+        (key, reg.sha256, {r.cascade_id for r in rows_for_file(rows, reg.path)})
+        for key, reg in registry.items()
+    ]
+    return dup_groups(links, videos)
+
+
+def describe_video(
+    registration: Registration,
+    manifests: list[Manifest],
+    registry: dict[str, Registration],
+) -> dict:
+    """The ``raw_videos`` row of one video. Raises VideoError when the file is not a usable video."""
+    facts = probe(registration.path)
+    rows = rows_for_file(all_rows(manifests), registration.path)
+    label = resolve_label(rows, registration.relpath)
+    platforms = sorted({r.platform for r in rows if r.platform})
+    return {
+        "video_id": registration.key,
+        "path": registration.path,
+        "relpath": registration.relpath,
+        "sha256": registration.sha256,
+        **{k: v for k, v in facts.as_dict().items() if k != "path"},
+        "label": label.label,
+        "label_source": label.source,
+        "label_note": label.note,
+        "cascade_ids": sorted({r.cascade_id for r in rows}),
+        "video_urls": sorted({r.video_url for r in rows if r.video_url}),
+        "platform": platforms[0] if len(platforms) == 1 else ("mixed" if platforms else "unknown"),
+        "dup_group": group_index(registry, manifests)[registration.key],
+    }

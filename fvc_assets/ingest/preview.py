@@ -1,0 +1,33 @@
+"""Small preview images for the Dagster UI."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fvc_resources.atomic import write_bytes_atomic
+
+
+def png_bytes(image_rgb: np.ndarray, max_side: int = 240) -> bytes:
+    h, w = image_rgb.shape[:2]
+    scale = max_side / max(h, w)
+    if scale < 1:
+        image_rgb = cv2.resize(image_rgb, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def write_preview(path: str | Path, image_rgb: np.ndarray, max_side: int = 240) -> bytes:
+    data = png_bytes(image_rgb, max_side)
+    write_bytes_atomic(path, data)
+    return data
+
+
+def markdown_image(data: bytes, alt: str) -> str:
+    """Markdown that shows a PNG inline in the Dagster UI's metadata panel."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(data).decode()})"

@@ -1,0 +1,121 @@
+"""``fvc run``: register inbox videos, then materialise every per-video asset through Dagster.
+
+Each video partition is its own run in the instance at ``DAGSTER_HOME``, so one
+broken video fails its own run only, and every run shows in the UI afterwards.
+"""
+
+from dataclasses import dataclass, field
+
+import dagster as dg
+from fvc_assets.ingest.registration import Rejected, load_registry, register_new_videos
+from fvc_assets.ingest.sensors import sync_partitions
+from fvc_assets.jobs import VIDEO_PIPELINE_JOB
+from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
+from fvc_resources.storage import StorageResource
+
+GPU_POOL = "gpu"
+
+
+@dataclass
+class PartitionOutcome:
+    key: str
+    path: str
+    run_id: str
+    success: bool
+    error: str = ""
+
+
+@dataclass
+class RunSummary:
+    registered: list[str] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    outcomes: list[PartitionOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[PartitionOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.rejected
+
+
+def ensure_pools(instance: dg.DagsterInstance) -> None:
+    """One GPU step at a time on this instance, whatever the pool default says."""
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        info = storage.get_concurrency_info(GPU_POOL)
+        if info.slot_count != 1:
+            storage.set_concurrency_slots(GPU_POOL, 1)
+
+
+def register_inbox(instance: dg.DagsterInstance, storage: StorageResource) -> tuple[list[str], list[Rejected]]:
+    """The sensor's registration, run once: new files get keys and partitions."""
+    new, rejected = register_new_videos(storage.inbox_dir, storage.registry_dir)
+    missing = sync_partitions(instance, list(load_registry(storage.registry_dir)))
+    if missing:
+        instance.add_dynamic_partitions(VIDEOS_PARTITIONS_NAME, missing)
+    return [r.key for r in new], rejected
+
+
+def step_failure_message(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            error = event.step_failure_data.error
+            if error is None:
+                continue
+            # A dg.Failure carries our own description; other errors their message.
+            user = error.cause if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause else error
+            description = getattr(event.step_failure_data.user_failure_data, "description", None)
+            return description or user.message.strip()
+    return "run failed (see the run's logs in the Dagster UI)"
+
+
+def run_partitions(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    keys: list[str],
+    storage: StorageResource,
+    on_outcome=None,
+    log_level: str = "WARNING",
+) -> list[PartitionOutcome]:
+    job = defs.resolve_job_def(VIDEO_PIPELINE_JOB)
+    registry = load_registry(storage.registry_dir)
+    outcomes = []
+    for key in keys:
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=key,
+            raise_on_error=False,
+            tags={"fvc/launched_by": "fvc run"},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
+        outcome = PartitionOutcome(
+            key=key,
+            path=registry[key].path if key in registry else "?",
+            run_id=result.run_id,
+            success=result.success,
+            error="" if result.success else step_failure_message(result),
+        )
+        outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+    return outcomes
+
+
+def run_all(only_keys: list[str] | None = None, on_outcome=None, log_level: str = "WARNING") -> RunSummary:
+    from fvc_assets.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    storage = StorageResource()
+    ensure_pools(instance)
+    summary = RunSummary()
+    summary.registered, summary.rejected = register_inbox(instance, storage)
+    keys = sorted(instance.get_dynamic_partitions(VIDEOS_PARTITIONS_NAME))
+    if only_keys:
+        unknown = sorted(set(only_keys) - set(keys))
+        if unknown:
+            raise SystemExit(f"unknown video partition(s): {', '.join(unknown)}")
+        keys = [k for k in keys if k in set(only_keys)]
+    summary.outcomes = run_partitions(instance, defs, keys, storage, on_outcome, log_level)
+    return summary

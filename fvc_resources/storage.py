@@ -1,0 +1,54 @@
+"""Where the platform keeps its data: one root, per-partition folders, atomic writes.
+
+Layout under the data root (``$FVC_DATA_DIR``, default ``./data``)::
+
+    inbox/                 videos (and FVC manifests) land here; never modified
+    registry/<key>.json    one record per registered video (key -> file, hash)
+    videos/<key>/          everything derived from one video partition
+        raw_video.parquet  stage 0: probe, labels, groups
+        preview.png        first frame, small
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from fvc_assets.ingest.keys import is_safe_key
+
+
+def default_data_dir() -> str:
+    return str(Path(os.environ.get("FVC_DATA_DIR", "data")).absolute())
+
+
+class StorageResource(dg.ConfigurableResource):
+    """The data root and the path of everything under it."""
+
+    data_dir: str = Field(default_factory=default_data_dir, description="Root of all platform data.")
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.root / "registry"
+
+    def video_dir(self, key: str) -> Path:
+        # Keys are sanitised at registration; re-check so no key can escape the root.
+        if not is_safe_key(key):
+            raise ValueError(f"unsafe partition key {key!r}")
+        return self.root / "videos" / key
+
+    def raw_video_path(self, key: str) -> Path:
+        return self.video_dir(key) / "raw_video.parquet"
+
+    def preview_path(self, key: str) -> Path:
+        return self.video_dir(key) / "preview.png"

@@ -1,0 +1,346 @@
+"""Video I/O with PyAV: probe, sample N frames, stream chunks, write clips.
+
+Pure code (no Dagster). Nothing here holds a whole video in memory: frames
+are decoded one at a time and only the ones asked for are converted to arrays.
+Codec facts come from the container (PyAV), never from a subprocess.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from fvc_resources.atomic import atomic_path
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".3gp", ".wmv"}
+)
+
+
+class VideoError(Exception):
+    """A video that cannot be used; the message names the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    path: str
+    container: str
+    codec: str
+    pix_fmt: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    duration: float
+    bitrate: int
+    rotation: int
+    has_audio: bool
+    size_bytes: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    target_time: float  # seconds asked for
+    time: float  # presentation time of the frame returned
+    image: np.ndarray  # H x W x 3 uint8, RGB
+
+
+def _open(path: str | os.PathLike) -> av.container.InputContainer:
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise VideoError(path, "empty file (0 bytes)")
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.FFmpegError as exc:
+        raise VideoError(path, f"not a readable video container ({_ffmpeg_reason(exc)})") from exc
+
+
+def _ffmpeg_reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.strip() or type(exc).__name__
+
+
+def _video_stream(container, path) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        raise VideoError(path, f"no video stream (streams found: {', '.join(kinds)})")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return stream
+
+
+def _stream_fps(stream) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate and float(rate) > 0:
+            return float(rate)
+    return 0.0
+
+
+def _stream_duration(container, stream) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _frame_count(stream, fps: float, duration: float) -> int:
+    """Frames in the stream: the header's count, else duration x fps.
+
+    Matroska/WebM headers carry no count, and counting packets under-counts
+    VP9 (hidden alt-ref frames share packets), so the estimate is the better one.
+    """
+    if stream.frames:
+        return int(stream.frames)
+    return int(round(duration * fps)) if fps else 0
+
+
+def _index_entries(stream) -> list:
+    try:
+        return list(stream.index_entries)
+    except (AttributeError, av.error.FFmpegError):
+        return []
+
+
+def probe(path: str | os.PathLike) -> VideoProbe:
+    """Read container and codec facts and decode the first frame to prove it decodes."""
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = _video_stream(container, path)
+        try:
+            first = next(container.decode(stream), None)
+        except av.error.FFmpegError as exc:
+            raise VideoError(path, f"video stream does not decode ({_ffmpeg_reason(exc)})") from exc
+        if first is None:
+            raise VideoError(path, "video stream has no decodable frame (truncated or empty)")
+        fps = _stream_fps(stream)
+        ctx = stream.codec_context
+        duration = _stream_duration(container, stream)
+        frames = _frame_count(stream, fps, duration)
+        duration = duration or (frames / fps if fps else 0.0)
+        size = path.stat().st_size
+        bitrate = int(stream.bit_rate or container.bit_rate or (size * 8 / duration if duration else 0))
+        return VideoProbe(
+            path=str(path),
+            container=container.format.name,
+            codec=ctx.name,
+            pix_fmt=ctx.pix_fmt or first.format.name,
+            width=int(first.width),
+            height=int(first.height),
+            fps=round(fps, 4),
+            frame_count=frames,
+            duration=round(duration, 4),
+            bitrate=bitrate,
+            rotation=int(first.rotation or 0) % 360,
+            has_audio=bool(container.streams.audio),
+            size_bytes=size,
+        )
+    finally:
+        container.close()
+
+
+def sample_times(start: float, duration: float, n: int) -> list[float]:
+    """N presentation times spread evenly over the video, each at the centre of its slot."""
+    if n <= 0 or duration <= 0:
+        return [start] if n > 0 else []
+    return [start + (i + 0.5) * duration / n for i in range(n)]
+
+
+def _keyframe_times(container, stream) -> list[float]:
+    """Keyframe times from the demuxer's index; a packet-only pass when there is none."""
+    tb = float(stream.time_base)
+    entries = _index_entries(stream)
+    if entries and any(e.is_keyframe for e in entries):
+        return sorted(e.timestamp * tb for e in entries if e.is_keyframe)
+    # No index (e.g. MPEG-TS): demux packets without decoding them.
+    times = [
+        packet.pts * tb
+        for packet in container.demux(stream)
+        if packet.is_keyframe and packet.pts is not None
+    ]
+    container.seek(0)
+    return sorted(times)
+
+
+def _to_rgb(frame: av.VideoFrame, width: int | None, height: int | None) -> np.ndarray:
+    if width and height:
+        return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+    return frame.to_ndarray(format="rgb24")
+
+
+def sample_frames(
+    path: str | os.PathLike,
+    n: int,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+) -> Iterator[SampledFrame]:
+    """Yield up to ``n`` frames spread evenly over the video, in time order.
+
+    Route choice per target: decode forward from where the decoder stands,
+    unless a keyframe lies between there and the target; then seek to the
+    keyframe before the target. The cost is never more than one forward pass,
+    and far less on long videos with few targets. Memory holds one frame.
+    """
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = _video_stream(container, path)
+        fps = _stream_fps(stream) or 25.0
+        tb = float(stream.time_base)
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        duration = _stream_duration(container, stream)
+        frames_hint = _frame_count(stream, fps, duration)
+        n = min(n, frames_hint) if frames_hint else n
+        keyframes = _keyframe_times(container, stream)
+        half_frame = 0.5 / fps
+
+        decoder: Iterator[av.VideoFrame] | None = None
+        position = -math.inf  # time of the last frame decoded
+        last: av.VideoFrame | None = None
+        for target in sample_times(start, duration, n):
+            k = bisect.bisect_right(keyframes, target + half_frame) - 1
+            keyframe = keyframes[k] if k >= 0 else start
+            if decoder is None or keyframe > position + half_frame:
+                container.seek(int(keyframe / tb), stream=stream, backward=True, any_frame=False)
+                decoder = container.decode(stream)
+                position = -math.inf
+                last = None
+            if last is not None and last.time is not None and last.time + half_frame >= target:
+                yield SampledFrame(target, float(last.time), _to_rgb(last, width, height))
+                continue
+            found = None
+            try:
+                for frame in decoder:
+                    position = float(frame.time) if frame.time is not None else position + 1 / fps
+                    last = frame
+                    if position + half_frame >= target:
+                        found = frame
+                        break
+            except av.error.FFmpegError as exc:
+                raise VideoError(path, f"decoding failed near {target:.2f}s ({_ffmpeg_reason(exc)})") from exc
+            if found is None:
+                return  # stream ended early (truncated, or the header over-states duration)
+            yield SampledFrame(target, position, _to_rgb(found, width, height))
+    finally:
+        container.close()
+
+
+def iter_chunks(
+    path: str | os.PathLike,
+    chunk_frames: int = 32,
+    *,
+    max_frames: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Decode the video front to back, yielding arrays of shape (k, H, W, 3), k <= chunk_frames."""
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = _video_stream(container, path)
+        chunk: list[np.ndarray] = []
+        count = 0
+        try:
+            for frame in container.decode(stream):
+                chunk.append(_to_rgb(frame, width, height))
+                count += 1
+                if len(chunk) == chunk_frames:
+                    yield np.stack(chunk)
+                    chunk = []
+                if max_frames is not None and count >= max_frames:
+                    break
+        except av.error.FFmpegError as exc:
+            raise VideoError(path, f"decoding failed after {count} frames ({_ffmpeg_reason(exc)})") from exc
+        if chunk:
+            yield np.stack(chunk)
+    finally:
+        container.close()
+
+
+@dataclass(frozen=True)
+class WrittenClip:
+    path: str
+    frames: int
+    width: int
+    height: int
+    fps: float
+    codec: str
+
+
+CONTAINER_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+
+
+def write_clip(
+    path: str | os.PathLike,
+    chunks: Iterable[np.ndarray],
+    fps: float,
+    *,
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+    bit_rate: int | None = None,
+    pix_fmt: str = "yuv420p",
+) -> WrittenClip:
+    """Encode RGB frames (chunks of (k, H, W, 3) or single (H, W, 3) arrays) into ``path`` atomically.
+
+    Odd widths or heights are padded by one edge-replicated row/column, since
+    4:2:0 encoders need even sizes. Raises ValueError when there is no frame.
+    """
+    path = Path(path)
+    fmt = CONTAINER_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unsupported clip container {path.suffix!r}")
+    if options is None:
+        options = {"crf": "18", "preset": "veryfast"} if codec == "libx264" else {}
+    rate = Fraction(fps).limit_denominator(1001)
+    frames = 0
+    width = height = 0
+    with atomic_path(path) as tmp:
+        out = av.open(str(tmp), mode="w", format=fmt)
+        try:
+            stream = None
+            for chunk in chunks:
+                batch = chunk[None] if chunk.ndim == 3 else chunk
+                for image in batch:
+                    image = _even(image)
+                    if stream is None:
+                        height, width = image.shape[:2]
+                        stream = out.add_stream(codec, rate=rate, options=options)
+                        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+                        if bit_rate:
+                            stream.bit_rate = bit_rate
+                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+                    out.mux(stream.encode(frame))
+                    frames += 1
+            if stream is None:
+                raise ValueError(f"{path}: no frames to write")
+            out.mux(stream.encode(None))
+        finally:
+            out.close()
+    return WrittenClip(str(path), frames, width, height, float(rate), codec)
+
+
+def _even(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return image
+    return np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
