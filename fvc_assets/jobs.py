@@ -1,7 +1,6 @@
 """Jobs a person (or a sensor) launches."""
 
 import dagster as dg
-from fvc_assets.partitions import videos_partitions
 
 VIDEO_PIPELINE_JOB = "video_pipeline"
 
@@ -9,6 +8,5 @@ VIDEO_PIPELINE_JOB = "video_pipeline"
 video_pipeline_job = dg.define_asset_job(
     name=VIDEO_PIPELINE_JOB,
     selection=dg.AssetSelection.groups("ingest"),
-    partitions_def=videos_partitions,
     description="Per-video assets for one `videos` partition (ingest; later stages join as they land).",
 )

@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import av.logging
 import numpy as np
 
 from fvc_resources.atomic import atomic_path
@@ -69,13 +70,34 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
         raise VideoError(path, "empty file (0 bytes)")
     try:
         return av.open(str(path), mode="r")
+    except av.error.FFmpegError:
+        pass
+    raise VideoError(path, f"not a readable video container ({_open_error_with_log(path)})")
+
+
+def _open_error_with_log(path: Path) -> str:
+    """Open again with FFmpeg's log on, to get its own words ("moov atom not found").
+
+    PyAV's logging stays off otherwise: with frame-threaded decoders it can deadlock.
+    """
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture():
+            av.open(str(path), mode="r").close()
     except av.error.FFmpegError as exc:
-        raise VideoError(path, f"not a readable video container ({_ffmpeg_reason(exc)})") from exc
+        return _ffmpeg_reason(exc)
+    finally:
+        av.logging.set_level(previous)
+    return "opened only on a second try"
 
 
 def _ffmpeg_reason(exc: Exception) -> str:
-    text = getattr(exc, "strerror", None) or str(exc)
-    return text.strip() or type(exc).__name__
+    text = (getattr(exc, "strerror", None) or str(exc)).strip() or type(exc).__name__
+    log = getattr(exc, "log", None)
+    if log and len(log) >= 3 and log[2]:
+        text += f": {str(log[2]).strip()}"
+    return text
 
 
 def _video_stream(container, path) -> av.video.stream.VideoStream:
@@ -212,20 +234,20 @@ def sample_frames(
         frames_hint = _frame_count(stream, fps, duration)
         n = min(n, frames_hint) if frames_hint else n
         keyframes = _keyframe_times(container, stream)
-        half_frame = 0.5 / fps
+        frame_time = 1.0 / fps
 
         decoder: Iterator[av.VideoFrame] | None = None
         position = -math.inf  # time of the last frame decoded
         last: av.VideoFrame | None = None
         for target in sample_times(start, duration, n):
-            k = bisect.bisect_right(keyframes, target + half_frame) - 1
+            k = bisect.bisect_right(keyframes, target) - 1
             keyframe = keyframes[k] if k >= 0 else start
-            if decoder is None or keyframe > position + half_frame:
+            if decoder is None or keyframe > position:
                 container.seek(int(keyframe / tb), stream=stream, backward=True, any_frame=False)
                 decoder = container.decode(stream)
                 position = -math.inf
                 last = None
-            if last is not None and last.time is not None and last.time + half_frame >= target:
+            if last is not None and last.time is not None and last.time + frame_time > target:
                 yield SampledFrame(target, float(last.time), _to_rgb(last, width, height))
                 continue
             found = None
@@ -233,7 +255,7 @@ def sample_frames(
                 for frame in decoder:
                     position = float(frame.time) if frame.time is not None else position + 1 / fps
                     last = frame
-                    if position + half_frame >= target:
+                    if position + frame_time > target:  # the frame on screen at the target time
                         found = frame
                         break
             except av.error.FFmpegError as exc:

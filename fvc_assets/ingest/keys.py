@@ -18,8 +18,7 @@ def sanitize_video_id(stem: str) -> str:
     such as ``-Wgsj0ne_9M`` begin with one and users search by them.
     """
     key = _UNSAFE.sub("_", stem)
-    key = _DOTS.sub(".", key).lstrip(".")
-    key = key.strip("_") or "video"
+    key = _DOTS.sub(".", key).lstrip("._").rstrip("_") or "video"
     return key[:MAX_KEY_LENGTH]
 
 

@@ -1,0 +1,45 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set up .venv
+# themselves (pinned dependencies from pyproject.toml); `make test` also installs
+# the system packages the tests use (ffmpeg) when they are missing.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+export FVC_DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: venv system-deps demo test bench ui validate clean-data
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+# Main job on the embedded default: demo corpus -> inbox -> every asset, every partition.
+demo: venv
+	$(BIN)/fvc demo-corpus --out $(FVC_DATA_DIR)/inbox
+	$(BIN)/fvc run
+
+test: venv system-deps
+	$(BIN)/python -m pytest
+
+bench: venv system-deps
+	$(BIN)/python -m benchmarks
+
+ui: venv
+	$(BIN)/fvc ui
+
+validate: venv
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+clean-data:
+	rm -rf $(FVC_DATA_DIR)
+	find $(DAGSTER_HOME) -mindepth 1 ! -name dagster.yaml -exec rm -rf {} +

@@ -1,0 +1,58 @@
+"""Shared fixtures: real encoded videos, and a temporary Dagster instance + data root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FVC_CORPUS_DIR = Path(os.environ.get("FVC_CORPUS_DIR", REPO_ROOT.parent / "shared" / "fvc-corpus"))
+
+
+def synthetic_frames(n: int, width: int, height: int, seed: int = 0):
+    """Frames with a moving gradient and noise, so encoders have real content to code."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width]
+    for i in range(n):
+        base = ((xs + 3 * i) % 256).astype(np.uint8)
+        frame = np.stack([base, ((ys + i) % 256).astype(np.uint8), np.full_like(base, (7 * i) % 256)], -1)
+        frame = np.clip(frame.astype(np.int16) + rng.integers(-6, 7, frame.shape), 0, 255).astype(np.uint8)
+        yield frame
+
+
+def encode_video(path: Path, *, frames=30, width=320, height=240, fps=25, codec="libx264", options=None, seed=0):
+    """Encode a real video with PyAV; returns the path."""
+    from fvc_resources.video import write_clip
+
+    write_clip(path, synthetic_frames(frames, width, height, seed), Fraction(fps), codec=codec, options=options)
+    return path
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+@pytest.fixture
+def fvc_env(tmp_path, monkeypatch):
+    """A fresh DAGSTER_HOME (the project's dagster.yaml) and FVC_DATA_DIR for one test."""
+    home = tmp_path / "dagster_home"
+    data = tmp_path / "data"
+    home.mkdir()
+    (data / "inbox").mkdir(parents=True)
+    shutil.copyfile(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("FVC_DATA_DIR", str(data))
+    return home, data
+
+
+@pytest.fixture
+def fvc_corpus_dir() -> Path:
+    if not (FVC_CORPUS_DIR / "FVC.csv").exists():
+        pytest.skip(f"FVC manifests not found at {FVC_CORPUS_DIR} (set FVC_CORPUS_DIR)")
+    return FVC_CORPUS_DIR

@@ -1,0 +1,90 @@
+"""``fvc demo-corpus`` then ``fvc run`` against a real Dagster instance, bad inputs included."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
+from tests.conftest import encode_video, ffmpeg
+
+FVC = [sys.executable, "-m", "fvc_assets.cli"]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    return {
+        str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def add_bad_inputs(inbox: Path, tmp_path: Path) -> dict[str, str]:
+    """Bad files and awkward names; returns {file name: expected reason} for the ones that must fail."""
+    (inbox / "zero.mp4").touch()
+    (inbox / "random.mp4").write_bytes(os.urandom(20_000))
+    good = encode_video(tmp_path / "whole.mp4", frames=40)
+    (inbox / "truncated.mp4").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(inbox / "audio only.mp4"))
+    for i, name in enumerate(["my video.mp4", "a,b|c.mp4", "clip..v2.mp4", "-dash.mkv", "vidéo.mp4"]):
+        encode_video(inbox / name, frames=12, seed=10 + i)
+    return {
+        "zero.mp4": "empty file (0 bytes)",
+        "random.mp4": "not a readable video container",
+        "truncated.mp4": "moov atom not found",
+        "audio only.mp4": "no video stream (streams found: audio)",
+    }
+
+
+def test_demo_corpus_then_fvc_run(fvc_env, tmp_path):
+    home, data = fvc_env
+    inbox = data / "inbox"
+    env = os.environ.copy()
+    made = subprocess.run([*FVC, "demo-corpus", "--out", str(inbox), "--videos", "6", "--seed", "3"],
+                          env=env, capture_output=True, text=True, check=True)
+    assert "wrote 6 videos" in made.stdout
+    bad = add_bad_inputs(inbox, tmp_path)
+    before = snapshot(inbox)
+
+    run = subprocess.run([*FVC, "run"], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1, run.stdout + run.stderr  # bad inputs fail their own partitions
+    failed_lines = [line for line in run.stdout.splitlines() if line.startswith("FAILED ")]
+    assert len(failed_lines) == len(bad)
+    for name, reason in bad.items():
+        line = next(line for line in failed_lines if f"{inbox / name}" in line)
+        assert reason in line
+
+    assert snapshot(inbox) == before, "fvc run must never modify, add or remove inbox files"
+    outside = {p for p in tmp_path.rglob("*") if p.is_file()} - set(data.rglob("*")) - set(home.rglob("*"))
+    assert outside == {tmp_path / "whole.mp4"}, "nothing is written outside the data root and DAGSTER_HOME"
+
+    instance = dg.DagsterInstance.get()
+    keys = set(instance.get_dynamic_partitions(VIDEOS_PARTITIONS_NAME))
+    assert {"my_video", "a_b_c", "clip.v2", "-dash", "vid_o", "zero", "truncated"} <= keys
+    assert len(keys) == 6 + 9
+    materialized = instance.get_materialized_partitions(dg.AssetKey("raw_videos"))
+    assert materialized == keys - {"zero", "random", "truncated", "audio_only"}
+
+    manifest = pl.read_csv(inbox / "manifest.csv")
+    for row in manifest.iter_rows(named=True):
+        key = Path(row["path"]).stem
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_videos"), asset_partitions=[key]), limit=1
+        ).records
+        metadata = records[0].asset_materialization.metadata
+        assert metadata["label"].value == row["label"]
+        assert metadata["cascade_ids"].value == row["cascade_id"]
+        assert metadata["dup_group"].value == f"cascade:{row['cascade_id']}"
+        assert metadata["width"].value > 0 and metadata["frame_count"].value > 0
+        assert "data:image/png;base64," in metadata["preview"].value
+        stored = pl.read_parquet(data / "videos" / key / "raw_video.parquet")
+        assert stored["sha256"][0] == hashlib.sha256((inbox / row["path"]).read_bytes()).hexdigest()
+
+    # A second run registers nothing new and re-runs the good partitions only through Dagster.
+    again = subprocess.run([*FVC, "run", "--partition", "my_video"], env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 video partition(s) run, 0 failed, 0 newly registered" in again.stdout
