@@ -192,7 +192,11 @@ def _keyframe_times(container, stream) -> list[float]:
     tb = float(stream.time_base)
     entries = _index_entries(stream)
     if entries and any(e.is_keyframe for e in entries):
-        return sorted(e.timestamp * tb for e in entries if e.is_keyframe)
+        # MP4 indexes hold decode times, which run ahead of presentation times by the
+        # B-frame delay; shift them so they compare with frame times. (Zero for Matroska.)
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        delay = max(0.0, start - min(e.timestamp for e in entries) * tb)
+        return sorted(e.timestamp * tb + delay for e in entries if e.is_keyframe)
     # No index (e.g. MPEG-TS): demux packets without decoding them.
     times = [
         packet.pts * tb
@@ -243,7 +247,9 @@ def sample_frames(
             k = bisect.bisect_right(keyframes, target) - 1
             keyframe = keyframes[k] if k >= 0 else start
             if decoder is None or keyframe > position:
-                container.seek(int(keyframe / tb), stream=stream, backward=True, any_frame=False)
+                # Seek to the target itself: FFmpeg lands on the keyframe before it. (Index
+                # timestamps are DTS in MP4; seeking to one can land a whole GOP early.)
+                container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
                 decoder = container.decode(stream)
                 position = -math.inf
                 last = None
