@@ -33,9 +33,13 @@ def timed_command(command: list[str]) -> dict:
 
 
 def peak_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS (VmHWM). Unlike ru_maxrss, it starts afresh at exec, so a
+    child forked from a large parent does not report the parent's size."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("VmHWM not in /proc/self/status")
 
 
 def print_table(headers: list[str], rows: list[list]) -> None:

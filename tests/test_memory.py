@@ -12,11 +12,12 @@ GROWTH_BOUND_MB = 30
 
 
 def peak_rss_mb(path, n: int) -> tuple[float, int]:
+    # VmHWM, not ru_maxrss: ru_maxrss of an exec'd child starts at its (large) parent's size.
     code = (
-        "import resource, sys\n"
+        "from benchmarks._measure import peak_mb\n"
         "from fvc_resources.video import sample_frames\n"
         f"count = sum(1 for _ in sample_frames({str(path)!r}, {n}))\n"
-        "print(count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "print(count, peak_mb())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     count, peak = out.stdout.split()
