@@ -3,10 +3,11 @@
 import dagster as dg
 
 VIDEO_PIPELINE_JOB = "video_pipeline"
+PER_VIDEO_GROUPS = ("ingest", "augment", "features")
 
 # Everything computed per video, for one `videos` partition.
 video_pipeline_job = dg.define_asset_job(
     name=VIDEO_PIPELINE_JOB,
-    selection=dg.AssetSelection.groups("ingest"),
-    description="Per-video assets for one `videos` partition (ingest; later stages join as they land).",
+    selection=dg.AssetSelection.groups(*PER_VIDEO_GROUPS),
+    description="Per-video assets for one `videos` partition (ingest, stage 1 augmentation, stage 2 features).",
 )

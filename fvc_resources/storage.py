@@ -5,8 +5,12 @@ Layout under the data root (``$FVC_DATA_DIR``, default ``./data``)::
     inbox/                 videos (and FVC manifests) land here; never modified
     registry/<key>.json    one record per registered video (key -> file, hash)
     videos/<key>/          everything derived from one video partition
-        raw_video.parquet  stage 0: probe, labels, groups
-        preview.png        first frame, small
+        raw_video.parquet  ingest: probe, labels, groups
+        preview.png        a frame, small
+        clips/<name>.mp4   stage 1: the original + 10 augmentations
+        clips.parquet      stage 1: the clip table (lineage)
+        contact_sheet.png  stage 1: one frame per clip
+        handcrafted_features.parquet  stage 2
 """
 
 from __future__ import annotations
@@ -52,3 +56,15 @@ class StorageResource(dg.ConfigurableResource):
 
     def preview_path(self, key: str) -> Path:
         return self.video_dir(key) / "preview.png"
+
+    def clips_dir(self, key: str) -> Path:
+        return self.video_dir(key) / "clips"
+
+    def clip_table_path(self, key: str) -> Path:
+        return self.video_dir(key) / "clips.parquet"
+
+    def contact_sheet_path(self, key: str) -> Path:
+        return self.video_dir(key) / "contact_sheet.png"
+
+    def handcrafted_features_path(self, key: str) -> Path:
+        return self.video_dir(key) / "handcrafted_features.parquet"

@@ -59,7 +59,7 @@ class VideoProbe:
 class SampledFrame:
     target_time: float  # seconds asked for
     time: float  # presentation time of the frame returned
-    image: np.ndarray  # H x W x 3 uint8, RGB
+    image: np.ndarray  # uint8: H x W x 3 RGB, or H x W grey
 
 
 def _open(path: str | os.PathLike) -> av.container.InputContainer:
@@ -207,10 +207,20 @@ def _keyframe_times(container, stream) -> list[float]:
     return sorted(times)
 
 
-def _to_rgb(frame: av.VideoFrame, width: int | None, height: int | None) -> np.ndarray:
+def _to_array(
+    frame: av.VideoFrame, width: int | None, height: int | None, fmt: str = "rgb24", upright: bool = False
+) -> np.ndarray:
+    """RGB (H, W, 3) or grey (H, W) uint8, resized inside PyAV (no RGB round trip).
+
+    ``upright`` applies the display rotation, as players (and ffmpeg) do.
+    """
     if width and height:
-        return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
-    return frame.to_ndarray(format="rgb24")
+        array = frame.to_ndarray(format=fmt, width=width, height=height, interpolation="AREA")
+    else:
+        array = frame.to_ndarray(format=fmt)
+    if upright and frame.rotation:
+        array = np.ascontiguousarray(np.rot90(array, k=(int(frame.rotation) // 90) % 4))
+    return array
 
 
 def sample_frames(
@@ -219,6 +229,8 @@ def sample_frames(
     *,
     width: int | None = None,
     height: int | None = None,
+    fmt: str = "rgb24",
+    upright: bool = False,
 ) -> Iterator[SampledFrame]:
     """Yield up to ``n`` frames spread evenly over the video, in time order.
 
@@ -254,7 +266,7 @@ def sample_frames(
                 position = -math.inf
                 last = None
             if last is not None and last.time is not None and last.time + frame_time > target:
-                yield SampledFrame(target, float(last.time), _to_rgb(last, width, height))
+                yield SampledFrame(target, float(last.time), _to_array(last, width, height, fmt, upright))
                 continue
             found = None
             try:
@@ -268,7 +280,7 @@ def sample_frames(
                 raise VideoError(path, f"decoding failed near {target:.2f}s ({_ffmpeg_reason(exc)})") from exc
             if found is None:
                 return  # stream ended early (truncated, or the header over-states duration)
-            yield SampledFrame(target, position, _to_rgb(found, width, height))
+            yield SampledFrame(target, position, _to_array(found, width, height, fmt, upright))
     finally:
         container.close()
 
@@ -280,6 +292,8 @@ def iter_chunks(
     max_frames: int | None = None,
     width: int | None = None,
     height: int | None = None,
+    fmt: str = "rgb24",
+    upright: bool = False,
 ) -> Iterator[np.ndarray]:
     """Decode the video front to back, yielding arrays of shape (k, H, W, 3), k <= chunk_frames."""
     path = Path(path)
@@ -290,7 +304,7 @@ def iter_chunks(
         count = 0
         try:
             for frame in container.decode(stream):
-                chunk.append(_to_rgb(frame, width, height))
+                chunk.append(_to_array(frame, width, height, fmt, upright))
                 count += 1
                 if len(chunk) == chunk_frames:
                     yield np.stack(chunk)
@@ -318,6 +332,99 @@ class WrittenClip:
 CONTAINER_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 
 
+def default_encoder_options(codec: str) -> dict[str, str]:
+    """x264 at crf 18 with macroblock-tree rate control off.
+
+    With mbtree on, x264 gave different bytes and different decoded pixels from
+    run to run here, even single-threaded; with it off, every run was identical,
+    threads or not. Determinism is a platform rule (features must reproduce).
+    """
+    if codec == "libx264":
+        return {"crf": "18", "preset": "veryfast", "x264-params": "mbtree=0"}
+    return {}
+
+
+class ClipWriter:
+    """Encode RGB frames into ``path`` atomically: a temp file beside it, renamed on ``close()``.
+
+    ``abort()`` (or an exception inside ``with``) removes the temp file, so a
+    failed or killed writer never leaves a half clip under the real name. Odd
+    widths or heights are padded by one edge-replicated row/column, since 4:2:0
+    encoders need even sizes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        *,
+        codec: str = "libx264",
+        options: dict[str, str] | None = None,
+        bit_rate: int | None = None,
+        pix_fmt: str = "yuv420p",
+    ):
+        self.path = Path(path)
+        self.format = CONTAINER_FORMATS.get(self.path.suffix.lower())
+        if self.format is None:
+            raise ValueError(f"{self.path}: unsupported clip container {self.path.suffix!r}")
+        self.codec = codec
+        self.options = options if options is not None else default_encoder_options(codec)
+        self.bit_rate = bit_rate
+        self.pix_fmt = pix_fmt
+        self.rate = Fraction(fps).limit_denominator(1001)
+        self.frames = 0
+        self.width = self.height = 0
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        self._out = av.open(str(self._tmp), mode="w", format=self.format)
+        self._stream = None
+
+    def write(self, chunk: np.ndarray) -> None:
+        """Append a chunk (k, H, W, 3) or one frame (H, W, 3) of RGB uint8."""
+        for image in chunk[None] if chunk.ndim == 3 else chunk:
+            image = _even(image)
+            if self._stream is None:
+                self.height, self.width = image.shape[:2]
+                stream = self._out.add_stream(self.codec, rate=self.rate, options=self.options)
+                stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.pix_fmt
+                if self.bit_rate:
+                    stream.bit_rate = self.bit_rate
+                self._stream = stream
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            self._out.mux(self._stream.encode(frame))
+            self.frames += 1
+
+    def close(self) -> "WrittenClip":
+        try:
+            if self._stream is None:
+                raise ValueError(f"{self.path}: no frames to write")
+            self._out.mux(self._stream.encode(None))
+            self._out.close()
+        except BaseException as exc:
+            self.abort(exc)
+            raise
+        self._atomic.__exit__(None, None, None)
+        return WrittenClip(str(self.path), self.frames, self.width, self.height, float(self.rate), self.codec)
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        try:
+            self._out.close()
+        except av.error.FFmpegError:
+            pass
+        error = exc or RuntimeError("aborted")
+        try:
+            self._atomic.__exit__(type(error), error, None)
+        except BaseException:
+            pass
+
+    def __enter__(self) -> "ClipWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc is not None:
+            self.abort(exc)
+
+
 def write_clip(
     path: str | os.PathLike,
     chunks: Iterable[np.ndarray],
@@ -330,41 +437,12 @@ def write_clip(
 ) -> WrittenClip:
     """Encode RGB frames (chunks of (k, H, W, 3) or single (H, W, 3) arrays) into ``path`` atomically.
 
-    Odd widths or heights are padded by one edge-replicated row/column, since
-    4:2:0 encoders need even sizes. Raises ValueError when there is no frame.
+    Raises ValueError when there is no frame.
     """
-    path = Path(path)
-    fmt = CONTAINER_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"{path}: unsupported clip container {path.suffix!r}")
-    if options is None:
-        options = {"crf": "18", "preset": "veryfast"} if codec == "libx264" else {}
-    rate = Fraction(fps).limit_denominator(1001)
-    frames = 0
-    width = height = 0
-    with atomic_path(path) as tmp:
-        out = av.open(str(tmp), mode="w", format=fmt)
-        try:
-            stream = None
-            for chunk in chunks:
-                batch = chunk[None] if chunk.ndim == 3 else chunk
-                for image in batch:
-                    image = _even(image)
-                    if stream is None:
-                        height, width = image.shape[:2]
-                        stream = out.add_stream(codec, rate=rate, options=options)
-                        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-                        if bit_rate:
-                            stream.bit_rate = bit_rate
-                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-                    out.mux(stream.encode(frame))
-                    frames += 1
-            if stream is None:
-                raise ValueError(f"{path}: no frames to write")
-            out.mux(stream.encode(None))
-        finally:
-            out.close()
-    return WrittenClip(str(path), frames, width, height, float(rate), codec)
+    with ClipWriter(path, fps, codec=codec, options=options, bit_rate=bit_rate, pix_fmt=pix_fmt) as writer:
+        for chunk in chunks:
+            writer.write(chunk)
+        return writer.close()
 
 
 def _even(image: np.ndarray) -> np.ndarray:

@@ -29,5 +29,7 @@ class VideoResource(dg.ConfigurableResource):
         return video.iter_chunks(path, self.chunk_frames, max_frames=max_frames, width=width, height=height)
 
     def write_clip(self, path, chunks: Iterable[np.ndarray], fps: float) -> video.WrittenClip:
-        options = {"crf": str(self.clip_crf), "preset": "veryfast"} if self.clip_codec == "libx264" else {}
+        options = video.default_encoder_options(self.clip_codec)
+        if self.clip_codec == "libx264":
+            options["crf"] = str(self.clip_crf)
         return video.write_clip(path, chunks, fps, codec=self.clip_codec, options=options)

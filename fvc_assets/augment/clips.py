@@ -1,0 +1,80 @@
+"""Stage 1 as pure code: stream one source video into the original + 10 augmented clips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fvc_assets.augment.transforms import AUGMENTATIONS, ORIGINAL_INDEX, build_transform
+from fvc_resources.video import ClipWriter, VideoError, iter_chunks
+
+CLIP_INDICES = (ORIGINAL_INDEX, *range(len(AUGMENTATIONS)))
+CLIPS_PER_VIDEO = len(CLIP_INDICES)
+
+
+def clip_name(augmentation_idx: int) -> str:
+    return "original" if augmentation_idx == ORIGINAL_INDEX else AUGMENTATIONS[augmentation_idx]
+
+
+def clip_id(video_id: str, augmentation_idx: int) -> str:
+    return f"{video_id}__{clip_name(augmentation_idx)}"
+
+
+def augment_video(
+    source: str | Path,
+    clips_dir: str | Path,
+    *,
+    video_id: str,
+    label: str,
+    dup_group: str,
+    fps: float,
+    global_seed: int = 0,
+    max_frames: int | None = None,
+    chunk_frames: int = 16,
+    encoder_options: dict[str, str] | None = None,
+    path_root: str | Path | None = None,
+) -> list[dict]:
+    """Write the 11 clips of one video and return their clip-table rows.
+
+    The source is decoded once, in chunks, upright (display rotation applied);
+    each chunk is transformed and handed to all 11 encoders, so memory holds one
+    chunk plus the encoders' own buffers, whatever the video's length. A source
+    that fails to decode raises VideoError and leaves no clip behind.
+    """
+    source, clips_dir = Path(source), Path(clips_dir)
+    fps = fps if fps and fps > 0 else 25.0
+    transforms = {idx: build_transform(video_id, idx, global_seed) for idx in CLIP_INDICES}
+    writers: dict[int, ClipWriter] = {}
+    try:
+        for idx in CLIP_INDICES:
+            writers[idx] = ClipWriter(clips_dir / f"{clip_name(idx)}.mp4", fps, options=encoder_options)
+        for chunk in iter_chunks(source, chunk_frames, max_frames=max_frames, upright=True):
+            for idx in CLIP_INDICES:
+                writers[idx].write(transforms[idx].apply(chunk))
+        if writers[ORIGINAL_INDEX].frames == 0:
+            raise VideoError(source, "no decodable frames")
+        written = {idx: writer.close() for idx, writer in writers.items()}
+    except BaseException as exc:
+        for writer in writers.values():
+            writer.abort(exc)
+        raise
+    rows = []
+    for idx, clip in written.items():
+        path = Path(clip.path)
+        rows.append(
+            {
+                "clip_id": clip_id(video_id, idx),
+                "video_id": video_id,
+                "augmentation_idx": idx,
+                "augmentation": transforms[idx].name,
+                "params": json.dumps(transforms[idx].params, sort_keys=True),
+                "label": label,
+                "dup_group": dup_group,
+                "frames": clip.frames,
+                "fps": clip.fps,
+                "width": clip.width,
+                "height": clip.height,
+                "path": str(path.relative_to(path_root)) if path_root else str(path),
+            }
+        )
+    return rows
