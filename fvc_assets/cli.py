@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         status = "ok    " if outcome.success else "FAILED"
         print(f"  {status} {outcome.key}", flush=True)
 
-    summary = run_all(args.partition or None, on_outcome=progress, log_level="DEBUG" if args.verbose else "WARNING")
+    summary = run_all(
+        args.partition or None,
+        on_outcome=progress,
+        log_level="DEBUG" if args.verbose else "WARNING",
+        jobs=max(1, args.jobs),
+    )
     elapsed = time.perf_counter() - started
     print(
         f"\n{len(summary.outcomes)} video partition(s) run, {len(summary.failed)} failed, "
@@ -80,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--partition", action="append", help="only this video partition (repeatable)")
     run.add_argument("--verbose", action="store_true", help="print Dagster's event log while running")
+    run.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                     help="video partitions run side by side, one process each (default: CPU count)")
     run.set_defaults(func=_cmd_run)
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on 127.0.0.1")

@@ -4,6 +4,8 @@ Each video partition is its own run in the instance at ``DAGSTER_HOME``, so one
 broken video fails its own run only, and every run shows in the UI afterwards.
 """
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -71,41 +73,57 @@ def step_failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "run failed (see the run's logs in the Dagster UI)"
 
 
+def run_partition(key: str, path: str, log_level: str = "WARNING") -> PartitionOutcome:
+    """One video partition through the per-video job, in this process, on the instance at DAGSTER_HOME."""
+    from fvc_assets.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    result = defs.resolve_job_def(VIDEO_PIPELINE_JOB).execute_in_process(
+        instance=instance,
+        partition_key=key,
+        raise_on_error=False,
+        tags={"fvc/launched_by": "fvc run"},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+    return PartitionOutcome(
+        key=key,
+        path=path,
+        run_id=result.run_id,
+        success=result.success,
+        error="" if result.success else step_failure_message(result),
+    )
+
+
 def run_partitions(
-    instance: dg.DagsterInstance,
-    defs: dg.Definitions,
     keys: list[str],
     storage: StorageResource,
     on_outcome=None,
     log_level: str = "WARNING",
+    jobs: int = 1,
 ) -> list[PartitionOutcome]:
-    job = defs.resolve_job_def(VIDEO_PIPELINE_JOB)
+    """Each partition is its own run; ``jobs`` of them at once, each in its own process."""
     registry = load_registry(storage.registry_dir)
+    paths = {k: registry[k].path if k in registry else "?" for k in keys}
     outcomes = []
-    for key in keys:
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=key,
-            raise_on_error=False,
-            tags={"fvc/launched_by": "fvc run"},
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        )
-        outcome = PartitionOutcome(
-            key=key,
-            path=registry[key].path if key in registry else "?",
-            run_id=result.run_id,
-            success=result.success,
-            error="" if result.success else step_failure_message(result),
-        )
-        outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome)
-    return outcomes
+    if jobs <= 1:
+        for key in keys:
+            outcomes.append(run_partition(key, paths[key], log_level))
+            if on_outcome:
+                on_outcome(outcomes[-1])
+        return outcomes
+    context = multiprocessing.get_context("spawn")  # a clean interpreter per worker, as Dagster's own executor
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(run_partition, key, paths[key], log_level): key for key in keys}
+        for future in as_completed(futures):
+            outcomes.append(future.result())
+            if on_outcome:
+                on_outcome(outcomes[-1])
+    return sorted(outcomes, key=lambda o: keys.index(o.key))
 
 
-def run_all(only_keys: list[str] | None = None, on_outcome=None, log_level: str = "WARNING") -> RunSummary:
-    from fvc_assets.definitions import defs
-
+def run_all(
+    only_keys: list[str] | None = None, on_outcome=None, log_level: str = "WARNING", jobs: int = 1
+) -> RunSummary:
     instance = dg.DagsterInstance.get()
     storage = StorageResource()
     ensure_pools(instance)
@@ -117,5 +135,5 @@ def run_all(only_keys: list[str] | None = None, on_outcome=None, log_level: str 
         if unknown:
             raise SystemExit(f"unknown video partition(s): {', '.join(unknown)}")
         keys = [k for k in keys if k in set(only_keys)]
-    summary.outcomes = run_partitions(instance, defs, keys, storage, on_outcome, log_level)
+    summary.outcomes = run_partitions(keys, storage, on_outcome, log_level, jobs)
     return summary

@@ -43,7 +43,7 @@ ENCODINGS = [
 PLATFORMS = ["youtube"] * 6 + ["facebook"] * 3 + ["twitter"]
 NEAR_DUPLICATE_KINDS = ["reencode", "resize", "trim"]
 # Pixels x frames per source video: keeps the whole corpus to tens of seconds on 2 cores.
-PIXEL_FRAME_BUDGET = 80_000_000
+PIXEL_FRAME_BUDGET = 32_000_000
 MIN_DURATION, MAX_DURATION = 1.0, 20.0
 
 
@@ -147,7 +147,7 @@ def plan_corpus(n_videos: int = 24, seed: int = 0) -> list[DemoVideo]:
     # One long video, always: the smallest source runs the full 20 s.
     smallest = min(range(n_sources), key=lambda k: sources[k].width * sources[k].height)
     s = sources[smallest]
-    fps, duration = _fit_budget(s.width, s.height, min(s.fps, 25), MAX_DURATION)
+    fps, duration = _fit_budget(s.width, s.height, 15, MAX_DURATION)
     sources[smallest] = replace(s, fps=fps, duration=round(duration, 3),
                                 bitrate=int(s.bitrate / s.fps * fps))
     duplicates: list[DemoVideo] = []

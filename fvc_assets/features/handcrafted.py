@@ -60,9 +60,14 @@ def block_dct(grey: np.ndarray) -> np.ndarray:
 
 
 def _moments(values: np.ndarray) -> tuple[float, float, float]:
-    """(sum, sum of squares, count) in OpenCV's SIMD reductions."""
-    flat = values.reshape(values.shape[0], -1)
-    return float(cv2.sumElems(flat)[0]), float(cv2.norm(flat, cv2.NORM_L2SQR)), flat.size
+    """(sum, sum of squares, count), accumulated in float64 by NumPy.
+
+    Not OpenCV's sumElems/norm: their SIMD loops sum in an order that depends on
+    the array's address, so the same frame gave different last bits from run to
+    run; features must reproduce exactly.
+    """
+    flat = values.reshape(-1)
+    return float(flat.sum(dtype=np.float64)), float(np.einsum("i,i->", flat, flat, dtype=np.float64)), flat.size
 
 
 def _mean_std(values: np.ndarray) -> tuple[float, float]:
@@ -105,13 +110,18 @@ def frame_features(grey: np.ndarray) -> dict[str, float]:
     ac_mean_signed = (all_sum - dc_sum) / n_ac
     ac_energy = (all_sq - dc_sq) / n_ac
     ac_std = float(np.sqrt(max(0.0, ac_energy - ac_mean_signed * ac_mean_signed)))
-    flat = coeffs.reshape(coeffs.shape[0], -1)
-    ac_abs_mean = (float(cv2.norm(flat, cv2.NORM_L1)) - float(cv2.norm(dc, cv2.NORM_L1))) / n_ac
+    flat = coeffs.reshape(-1)
+    ac_abs_mean = (float(np.abs(flat).sum(dtype=np.float64)) - float(np.abs(dc).sum(dtype=np.float64))) / n_ac
 
     _, lap_std = _mean_std(cv2.Laplacian(grey, cv2.CV_32F, ksize=1))
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
-    grad_mean, grad_std = _mean_std(cv2.magnitude(gx, gy))
+    # Magnitude in NumPy: cv2.magnitude gave different last bits from run to run
+    # on the same input (its threaded SIMD stripes round differently).
+    magnitude = gx * gx
+    magnitude += gy * gy
+    np.sqrt(magnitude, out=magnitude)
+    grad_mean, grad_std = _mean_std(magnitude)
 
     return {
         "noise_energy": noise_std * noise_std + noise_mean * noise_mean,  # mean of residual^2

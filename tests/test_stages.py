@@ -1,0 +1,103 @@
+"""Stages 1 and 2 materialised through Dagster: checks, metadata, determinism, failures."""
+
+import shutil
+
+import dagster as dg
+import polars as pl
+
+from fvc_assets.augment.assets import CLIPS_COMPLETE, augmented_videos, completeness
+from fvc_assets.augment.clips import CLIPS_PER_VIDEO
+from fvc_assets.features.assets import FEATURES_COMPLETE, FEATURES_SANE, handcrafted_features
+from fvc_assets.features.handcrafted import HANDCRAFTED_FEATURES
+from fvc_assets.ingest.assets import raw_videos
+from fvc_assets.ingest.registration import register_new_videos
+from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
+from fvc_resources.sampling import FrameSamplingResource
+from fvc_resources.storage import StorageResource
+from fvc_resources.video_resource import VideoResource
+from tests.conftest import encode_video
+
+ASSETS = [raw_videos, augmented_videos, handcrafted_features]
+
+
+def setup_video(data, name="clip.mp4", **kwargs):
+    inbox = data / "inbox"
+    (inbox / "fake").mkdir(parents=True, exist_ok=True)
+    encode_video(inbox / "fake" / name, **kwargs)
+    registered, _ = register_new_videos(inbox, data / "registry")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(VIDEOS_PARTITIONS_NAME, [r.key for r in registered])
+    resources = {"storage": StorageResource(data_dir=str(data)), "video": VideoResource(),
+                 "sampling": FrameSamplingResource()}
+    return registered[0].key, instance, resources
+
+
+def checks_of(result):
+    return {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+def test_stages_materialise_with_passing_checks_and_deterministic_features(tmp_path):
+    data = tmp_path / "data"
+    key, instance, resources = setup_video(data, frames=30, width=192, height=108, fps=15)
+    result = dg.materialize(ASSETS, instance=instance, resources=resources, partition_key=key)
+    assert result.success
+    checks = checks_of(result)
+    assert {CLIPS_COMPLETE, FEATURES_COMPLETE, FEATURES_SANE} <= set(checks)
+    assert all(c.passed for c in checks.values())
+
+    metadata = result.asset_materializations_for_node("augmented_videos")[0].metadata
+    assert metadata["clips"].value == CLIPS_PER_VIDEO
+    assert metadata["frames_written"].value == CLIPS_PER_VIDEO * 30
+    assert "data:image/png;base64," in metadata["contact_sheet"].value
+
+    clips = pl.read_parquet(data / "videos" / key / "clips.parquet")
+    assert clips.height == CLIPS_PER_VIDEO and set(clips["label"]) == {"fake"}
+    first = pl.read_parquet(data / "videos" / key / "handcrafted_features.parquet")
+    assert first.height == CLIPS_PER_VIDEO
+    assert set(HANDCRAFTED_FEATURES) <= set(first.columns)
+    assert first["clip_id"].to_list() == clips["clip_id"].to_list()
+
+    # Re-materialising from scratch gives exactly the same features.
+    shutil.rmtree(data / "videos" / key)
+    again = dg.materialize(ASSETS, instance=instance, resources=resources, partition_key=key)
+    assert again.success
+    second = pl.read_parquet(data / "videos" / key / "handcrafted_features.parquet")
+    assert first.equals(second)
+
+
+def test_a_missing_clip_fails_completeness_and_names_the_clip(tmp_path):
+    data = tmp_path / "data"
+    key, instance, resources = setup_video(data, frames=12, width=96, height=64)
+    assert dg.materialize(ASSETS[:2], instance=instance, resources=resources, partition_key=key).success
+    clips = pl.read_parquet(data / "videos" / key / "clips.parquet").to_dicts()
+    (data / clips[3]["path"]).unlink()
+    (data / clips[5]["path"]).write_bytes(b"not a video any more")
+
+    check = completeness(key, clips, data)
+    assert not check.passed
+    problems = check.metadata["problems"].value
+    assert set(problems) == {clips[3]["clip_id"], clips[5]["clip_id"]}
+    assert "file not found" in problems[clips[3]["clip_id"]]
+
+    result = dg.materialize([handcrafted_features], instance=instance, resources=resources,
+                            partition_key=key, selection=[handcrafted_features], raise_on_error=False)
+    feature_check = checks_of(result)[FEATURES_COMPLETE]
+    assert not feature_check.passed
+    assert set(feature_check.metadata["missing"].value) == {clips[3]["clip_id"], clips[5]["clip_id"]}
+
+
+def test_an_unreadable_video_fails_its_partition_with_file_and_reason(tmp_path):
+    data = tmp_path / "data"
+    (data / "inbox").mkdir(parents=True)
+    (data / "inbox" / "empty.mp4").touch()
+    key, instance, resources = setup_video(data, name="fine.mp4", frames=8, width=64, height=48)
+    keys = sorted(instance.get_dynamic_partitions(VIDEOS_PARTITIONS_NAME))
+    assert keys == ["empty", "fine"]
+    bad = dg.materialize(ASSETS, instance=instance, resources=resources, partition_key="empty",
+                         raise_on_error=False)
+    assert not bad.success
+    failure = next(e for e in bad.all_events if e.is_step_failure)
+    assert "empty.mp4: empty file (0 bytes)" in failure.step_failure_data.user_failure_data.description
+    good = dg.materialize(ASSETS, instance=instance, resources=resources, partition_key="fine")
+    assert good.success
