@@ -1,6 +1,8 @@
 """Run every benchmark: `.venv/bin/python -m benchmarks` (or `make bench`)."""
 
-from benchmarks import sampling
+from benchmarks import sampling, stages12
 
 if __name__ == "__main__":
     sampling.main()
+    print()
+    stages12.main()

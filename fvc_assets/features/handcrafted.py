@@ -60,14 +60,16 @@ def block_dct(grey: np.ndarray) -> np.ndarray:
 
 
 def _moments(values: np.ndarray) -> tuple[float, float, float]:
-    """(sum, sum of squares, count), accumulated in float64 by NumPy.
+    """(sum, sum of squares, count) by NumPy's pairwise summation.
 
-    Not OpenCV's sumElems/norm: their SIMD loops sum in an order that depends on
-    the array's address, so the same frame gave different last bits from run to
-    run; features must reproduce exactly.
+    Not OpenCV's reductions: the OpenCV kernels we tried (cv2.magnitude among
+    them) gave different last bits from run to run on the same input, and
+    features must reproduce exactly. Pairwise float32 sums are deterministic
+    and accurate to about 1e-7 relative, far below any feature's signal.
     """
     flat = values.reshape(-1)
-    return float(flat.sum(dtype=np.float64)), float(np.einsum("i,i->", flat, flat, dtype=np.float64)), flat.size
+    squares = np.square(flat)
+    return float(flat.sum()), float(squares.sum()), flat.size
 
 
 def _mean_std(values: np.ndarray) -> tuple[float, float]:
@@ -111,17 +113,18 @@ def frame_features(grey: np.ndarray) -> dict[str, float]:
     ac_energy = (all_sq - dc_sq) / n_ac
     ac_std = float(np.sqrt(max(0.0, ac_energy - ac_mean_signed * ac_mean_signed)))
     flat = coeffs.reshape(-1)
-    ac_abs_mean = (float(np.abs(flat).sum(dtype=np.float64)) - float(np.abs(dc).sum(dtype=np.float64))) / n_ac
+    ac_abs_mean = (float(np.abs(flat).sum()) - float(np.abs(dc).sum())) / n_ac
 
     _, lap_std = _mean_std(cv2.Laplacian(grey, cv2.CV_32F, ksize=1))
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
     # Magnitude in NumPy: cv2.magnitude gave different last bits from run to run
     # on the same input (its threaded SIMD stripes round differently).
-    magnitude = gx * gx
-    magnitude += gy * gy
-    np.sqrt(magnitude, out=magnitude)
-    grad_mean, grad_std = _mean_std(magnitude)
+    np.multiply(gx, gx, out=gx)
+    np.multiply(gy, gy, out=gy)
+    gx += gy
+    np.sqrt(gx, out=gx)
+    grad_mean, grad_std = _mean_std(gx)
 
     return {
         "noise_energy": noise_std * noise_std + noise_mean * noise_mean,  # mean of residual^2
