@@ -49,3 +49,17 @@ def print_table(headers: list[str], rows: list[list]) -> None:
         print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
         if n == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def cli(main, one) -> None:
+    """``python -m benchmarks.X``: the table; ``--one WHAT PATH N``: one measurement as JSON."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--one", nargs=3, metavar=("WHAT", "PATH", "N"))
+    args = parser.parse_args()
+    if args.one:
+        what, path, n = args.one
+        print(json.dumps(one(what, path, int(n))))
+    else:
+        main()

@@ -12,13 +12,11 @@ Ratios are against `pyav` and `ffmpeg` on the same video.
 
 from __future__ import annotations
 
-import argparse
-import json
 import subprocess
 import time
 from pathlib import Path
 
-from benchmarks._measure import REPO_ROOT, in_subprocess, peak_mb, print_table, timed_command
+from benchmarks._measure import REPO_ROOT, cli, in_subprocess, peak_mb, print_table, timed_command
 
 CACHE = REPO_ROOT / "benchmarks" / ".cache"
 VIDEOS = [  # (name, size, seconds): H.264 at ~6 Mb/s (1080p) / ~3 Mb/s (720p), keyframe every 250 frames
@@ -95,11 +93,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--one", nargs=3, metavar=("METHOD", "PATH", "N"))
-    args = parser.parse_args()
-    if args.one:
-        method, path, n = args.one
-        print(json.dumps(one(method, path, int(n))))
-    else:
-        main()
+    cli(main, one)

@@ -12,15 +12,13 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._measure import in_subprocess, peak_mb, print_table, timed_command
+from benchmarks._measure import cli, in_subprocess, peak_mb, print_table, timed_command
 from benchmarks.sampling import make_video
 
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -131,14 +129,13 @@ def main() -> None:
         ])
 
 
+def one(what: str, path: str, n: int) -> dict:
+    if what == "features":
+        return _features_one(path, n)
+    if what == "stage2":
+        return _stage2_rss_one(path)
+    return _stage1_one(path)
+
+
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--one", nargs=3, metavar=("WHAT", "PATH", "N"))
-    args = parser.parse_args()
-    if args.one:
-        what, path, n = args.one
-        fn = {"features": lambda: _features_one(path, int(n)), "stage2": lambda: _stage2_rss_one(path),
-              "stage1": lambda: _stage1_one(path)}[what]
-        print(json.dumps(fn()))
-    else:
-        main()
+    cli(main, one)

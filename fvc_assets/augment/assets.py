@@ -11,6 +11,7 @@ from fvc_assets.augment.schema import ClipTable
 from fvc_assets.ingest.assets import raw_videos, video_failure
 from fvc_assets.ingest.preview import contact_sheet, markdown_image, write_preview
 from fvc_assets.partitions import videos_partitions
+from fvc_assets.upstream import require_upstream
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError, probe, sample_frames
@@ -71,10 +72,7 @@ def augmented_videos(
     context: dg.AssetExecutionContext, config: AugmentConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     key = context.partition_key
-    raw_path = storage.raw_video_path(key)
-    if not raw_path.exists():
-        raise dg.Failure(description=f"{raw_path}: raw_videos has not been materialised for {key!r}")
-    raw = pl.read_parquet(raw_path).row(0, named=True)
+    raw = pl.read_parquet(require_upstream(storage.raw_video_path(key), "raw_videos", key)).row(0, named=True)
     started = time.perf_counter()
     try:
         rows = augment_video(
@@ -104,6 +102,7 @@ def augmented_videos(
             "seconds": round(seconds, 2),
             "frames_per_second": round(float(table["frames"].sum()) / max(seconds, 1e-9), 1),
             "clip_table": dg.MetadataValue.path(str(storage.clip_table_path(key))),
+            "contact_sheet_path": dg.MetadataValue.path(str(storage.contact_sheet_path(key))),
             "contact_sheet": dg.MetadataValue.md(markdown_image(png, f"{key} clips")),
         },
         check_results=[completeness(key, rows, storage.root)],

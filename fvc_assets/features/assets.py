@@ -9,6 +9,7 @@ from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.features.extract import video_features
 from fvc_assets.features.schema import PLAUSIBLE_RANGES, HandcraftedFeatureTable, implausible_values
 from fvc_assets.partitions import videos_partitions
+from fvc_assets.upstream import require_upstream
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
@@ -35,10 +36,7 @@ def handcrafted_features(
     context: dg.AssetExecutionContext, storage: StorageResource, sampling: FrameSamplingResource
 ) -> dg.MaterializeResult:
     key = context.partition_key
-    clip_table = storage.clip_table_path(key)
-    if not clip_table.exists():
-        raise dg.Failure(description=f"{clip_table}: augmented_videos has not been materialised for {key!r}")
-    clips = pl.read_parquet(clip_table).to_dicts()
+    clips = pl.read_parquet(require_upstream(storage.clip_table_path(key), "augmented_videos", key)).to_dicts()
     started = time.perf_counter()
     rows, missing = video_features(clips, storage.root, sampling.count)
     seconds = time.perf_counter() - started
