@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fvc_assets.augment.transforms import AUGMENTATIONS, ORIGINAL_INDEX, build_transform
@@ -20,6 +22,10 @@ def clip_id(video_id: str, augmentation_idx: int) -> str:
     return f"{video_id}__{clip_name(augmentation_idx)}"
 
 
+def _write(writer: ClipWriter, transform, chunk) -> None:
+    writer.write(transform.apply(chunk))
+
+
 def augment_video(
     source: str | Path,
     clips_dir: str | Path,
@@ -33,6 +39,7 @@ def augment_video(
     chunk_frames: int = 16,
     encoder_options: dict[str, str] | None = None,
     path_root: str | Path | None = None,
+    workers: int | None = None,
 ) -> list[dict]:
     """Write the 11 clips of one video and return their clip-table rows.
 
@@ -48,9 +55,13 @@ def augment_video(
     try:
         for idx in CLIP_INDICES:
             writers[idx] = ClipWriter(clips_dir / f"{clip_name(idx)}.mp4", fps, options=encoder_options)
-        for chunk in iter_chunks(source, chunk_frames, max_frames=max_frames, upright=True):
-            for idx in CLIP_INDICES:
-                writers[idx].write(transforms[idx].apply(chunk))
+        # Clips are independent: transform + encode them on worker threads (OpenCV and
+        # FFmpeg release the GIL); one task per clip per chunk keeps each clip in order.
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            for chunk in iter_chunks(source, chunk_frames, max_frames=max_frames, upright=True):
+                tasks = [pool.submit(_write, writers[idx], transforms[idx], chunk) for idx in CLIP_INDICES]
+                for task in tasks:
+                    task.result()
         if writers[ORIGINAL_INDEX].frames == 0:
             raise VideoError(source, "no decodable frames")
         written = {idx: writer.close() for idx, writer in writers.items()}
