@@ -59,25 +59,6 @@ def block_dct(grey: np.ndarray) -> np.ndarray:
     return cols.reshape(h // 8, 8, w // 8, 8) @ DCT8.T
 
 
-def _moments(values: np.ndarray) -> tuple[float, float, float]:
-    """(sum, sum of squares, count) by NumPy's pairwise summation.
-
-    Not OpenCV's reductions: the OpenCV kernels we tried (cv2.magnitude among
-    them) gave different last bits from run to run on the same input, and
-    features must reproduce exactly. Pairwise float32 sums are deterministic
-    and accurate to about 1e-7 relative, far below any feature's signal.
-    """
-    flat = values.reshape(-1)
-    squares = np.square(flat)
-    return float(flat.sum()), float(squares.sum()), flat.size
-
-
-def _mean_std(values: np.ndarray) -> tuple[float, float]:
-    total, squares, n = _moments(values)
-    mean = total / n
-    return mean, float(np.sqrt(max(0.0, squares / n - mean * mean)))
-
-
 def boundary_inconsistency(grey: np.ndarray) -> float:
     """Mean absolute step across 8x8 block boundaries over the mean step inside blocks.
 
@@ -95,39 +76,63 @@ def boundary_inconsistency(grey: np.ndarray) -> float:
     return (boundary / n_boundary) / (inside / n_inside)
 
 
+def _exact_moments(values: np.ndarray) -> tuple[float, float, int]:
+    """(sum, sum of squares, count) of an integer image. OpenCV sums integers into
+    doubles exactly (every partial sum stays below 2**53), so any order gives the same bits."""
+    return float(cv2.sumElems(values)[0]), float(cv2.norm(values, cv2.NORM_L2SQR)), values.size
+
+
+def _stats(total: float, squares: float, n: int) -> tuple[float, float, float]:
+    """(mean, std, mean of squares)."""
+    mean = total / n
+    mean_sq = squares / n
+    return mean, float(np.sqrt(max(0.0, mean_sq - mean * mean))), mean_sq
+
+
 def frame_features(grey: np.ndarray) -> dict[str, float]:
-    """The 12 per-frame features of one grey uint8 frame (H, W), H and W >= 8."""
+    """The 12 per-frame features of one grey uint8 frame (H, W), H and W >= 8.
+
+    The high-pass residual, the Laplacian and the Sobel gradients of an 8-bit
+    frame are integers, so they are computed as int16 and their sums are exact;
+    only the DCT and the gradient magnitude need floats.
+    """
     if grey.ndim != 2 or grey.shape[0] < 8 or grey.shape[1] < 8:
         raise ValueError(f"need a grey frame of at least 8x8, got shape {grey.shape}")
-    residual = cv2.filter2D(grey, cv2.CV_32F, HIGH_PASS, borderType=cv2.BORDER_REFLECT_101)
-    noise_mean, noise_std = _mean_std(residual)
+    residual = cv2.filter2D(grey, cv2.CV_16S, HIGH_PASS, borderType=cv2.BORDER_REFLECT_101)
+    noise_mean, noise_std, noise_energy = _stats(*_exact_moments(residual))
 
-    coeffs = block_dct(grey)
-    dc = np.ascontiguousarray(coeffs[:, 0, :, 0])
-    dc_sum, dc_sq, n_dc = _moments(dc)
-    all_sum, all_sq, n_all = _moments(coeffs)
-    n_ac = n_all - n_dc
-    dc_mean = dc_sum / n_dc
-    dc_std = float(np.sqrt(max(0.0, dc_sq / n_dc - dc_mean * dc_mean)))
+    # Block DCT. Sum of squares of all coefficients = sum of squares of the pixels
+    # (orthonormal transform), which is an exact integer; the DC terms are few.
+    h8, w8 = (grey.shape[0] // 8) * 8, (grey.shape[1] // 8) * 8
+    crop = grey[:h8, :w8]
+    coeffs = block_dct(crop)
+    dc = coeffs[:, 0, :, 0].astype(np.float64)
+    n_dc = dc.size
+    n_ac = coeffs.size - n_dc
+    pixel_sum, pixel_sq, n_px = _exact_moments(crop)
+    centred_sq = pixel_sq - 256.0 * pixel_sum + 128.0 * 128.0 * n_px  # sum of (g - 128)^2
+    dc_sum, dc_sq = float(dc.sum()), float(np.square(dc).sum())
+    all_sum = float(coeffs.sum())
+    dc_mean, dc_std, _ = _stats(dc_sum, dc_sq, n_dc)
     ac_mean_signed = (all_sum - dc_sum) / n_ac
-    ac_energy = (all_sq - dc_sq) / n_ac
+    ac_energy = (centred_sq - dc_sq) / n_ac
     ac_std = float(np.sqrt(max(0.0, ac_energy - ac_mean_signed * ac_mean_signed)))
-    flat = coeffs.reshape(-1)
-    ac_abs_mean = (float(np.abs(flat).sum()) - float(np.abs(dc).sum())) / n_ac
+    ac_abs_mean = (float(np.abs(coeffs).sum()) - float(np.abs(dc).sum())) / n_ac
 
-    _, lap_std = _mean_std(cv2.Laplacian(grey, cv2.CV_32F, ksize=1))
-    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
-    # Magnitude in NumPy: cv2.magnitude gave different last bits from run to run
-    # on the same input (its threaded SIMD stripes round differently).
-    np.multiply(gx, gx, out=gx)
-    np.multiply(gy, gy, out=gy)
-    gx += gy
-    np.sqrt(gx, out=gx)
-    grad_mean, grad_std = _mean_std(gx)
+    laplacian = cv2.Laplacian(grey, cv2.CV_16S, ksize=1)
+    _, lap_std, _ = _stats(*_exact_moments(laplacian))
+
+    gx, gy = cv2.spatialGradient(grey)  # Sobel 3x3, int16
+    gx_sum, gx_sq, n = _exact_moments(gx)
+    _, gy_sq, _ = _exact_moments(gy)
+    # |g|^2 <= 2 * 1020^2 < 2^24, so float32 holds it exactly and sqrt rounds once.
+    # (Not cv2.magnitude: its fused multiply-adds gave different last bits run to run.)
+    squared = cv2.add(cv2.multiply(gx, gx, dtype=cv2.CV_32F), cv2.multiply(gy, gy, dtype=cv2.CV_32F))
+    magnitude = cv2.sqrt(squared)
+    grad_mean, grad_std, _ = _stats(float(magnitude.sum()), gx_sq + gy_sq, n)
 
     return {
-        "noise_energy": noise_std * noise_std + noise_mean * noise_mean,  # mean of residual^2
+        "noise_energy": noise_energy,
         "noise_mean": noise_mean,
         "noise_std": noise_std,
         "dct_dc_mean": dc_mean,
