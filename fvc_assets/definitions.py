@@ -7,20 +7,24 @@ that use them, so this module loads fast for every step, sensor tick and UI.
 import dagster as dg
 from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.features.assets import handcrafted_features
+from fvc_assets.features.scaled_assets import scaled_features
 from fvc_assets.ingest.assets import raw_videos
 from fvc_assets.ingest.sensors import inbox_sensor_factory
+from fvc_assets.scale.assets import scaled_videos
 from fvc_assets.jobs import VIDEO_PIPELINE_JOB, video_pipeline_job
+from fvc_resources.autoencoder import AutoencoderResource
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
 from fvc_resources.video_resource import VideoResource
 
 defs = dg.Definitions(
-    assets=[raw_videos, augmented_videos, handcrafted_features],
+    assets=[raw_videos, augmented_videos, handcrafted_features, scaled_videos, scaled_features],
     jobs=[video_pipeline_job],
     sensors=[inbox_sensor_factory(VIDEO_PIPELINE_JOB)],
     resources={
         "storage": StorageResource(),
         "video": VideoResource(),
         "sampling": FrameSamplingResource(),
+        "autoencoder": AutoencoderResource(),
     },
 )

@@ -11,6 +11,9 @@ Layout under the data root (``$FVC_DATA_DIR``, default ``./data``)::
         clips.parquet      stage 1: the clip table (lineage)
         contact_sheet.png  stage 1: one frame per clip
         handcrafted_features.parquet  stage 2
+        scaled/<name>.mp4  stage 3: each clip, longer side 256
+        scaled.parquet     stage 3: sizes, method, fallbacks
+        scaled_features.parquet  stage 4
 """
 
 from __future__ import annotations
@@ -68,3 +71,12 @@ class StorageResource(dg.ConfigurableResource):
 
     def handcrafted_features_path(self, key: str) -> Path:
         return self.video_dir(key) / "handcrafted_features.parquet"
+
+    def scaled_dir(self, key: str) -> Path:
+        return self.video_dir(key) / "scaled"
+
+    def scaled_table_path(self, key: str) -> Path:
+        return self.video_dir(key) / "scaled.parquet"
+
+    def scaled_features_path(self, key: str) -> Path:
+        return self.video_dir(key) / "scaled_features.parquet"

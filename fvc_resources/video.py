@@ -208,14 +208,19 @@ def _keyframe_times(container, stream) -> list[float]:
 
 
 def _to_array(
-    frame: av.VideoFrame, width: int | None, height: int | None, fmt: str = "rgb24", upright: bool = False
+    frame: av.VideoFrame,
+    width: int | None,
+    height: int | None,
+    fmt: str = "rgb24",
+    upright: bool = False,
+    interpolation: str = "AREA",
 ) -> np.ndarray:
     """RGB (H, W, 3) or grey (H, W) uint8, resized inside PyAV (no RGB round trip).
 
     ``upright`` applies the display rotation, as players (and ffmpeg) do.
     """
     if width and height:
-        array = frame.to_ndarray(format=fmt, width=width, height=height, interpolation="AREA")
+        array = frame.to_ndarray(format=fmt, width=width, height=height, interpolation=interpolation)
     else:
         array = frame.to_ndarray(format=fmt)
     if upright and frame.rotation:
@@ -294,6 +299,7 @@ def iter_chunks(
     height: int | None = None,
     fmt: str = "rgb24",
     upright: bool = False,
+    interpolation: str = "AREA",
 ) -> Iterator[np.ndarray]:
     """Decode the video front to back, yielding arrays of shape (k, H, W, 3), k <= chunk_frames."""
     path = Path(path)
@@ -304,7 +310,7 @@ def iter_chunks(
         count = 0
         try:
             for frame in container.decode(stream):
-                chunk.append(_to_array(frame, width, height, fmt, upright))
+                chunk.append(_to_array(frame, width, height, fmt, upright, interpolation))
                 count += 1
                 if len(chunk) == chunk_frames:
                     yield np.stack(chunk)

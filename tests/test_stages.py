@@ -10,14 +10,17 @@ from fvc_assets.augment.clips import CLIPS_PER_VIDEO
 from fvc_assets.features.assets import FEATURES_COMPLETE, FEATURES_SANE, handcrafted_features
 from fvc_assets.features.handcrafted import HANDCRAFTED_FEATURES
 from fvc_assets.ingest.assets import raw_videos
+from fvc_assets.features.scaled_assets import SCALED_FEATURES_COMPLETE, SCALED_FEATURES_SANE, scaled_features
 from fvc_assets.ingest.registration import register_new_videos
+from fvc_assets.scale.assets import AUTOENCODER_FALLBACKS, SCALED_COMPLETE, scaled_videos
 from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
+from fvc_resources.autoencoder import AutoencoderResource
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
 from fvc_resources.video_resource import VideoResource
 from tests.conftest import encode_video
 
-ASSETS = [raw_videos, augmented_videos, handcrafted_features]
+ASSETS = [raw_videos, augmented_videos, handcrafted_features, scaled_videos, scaled_features]
 
 
 def setup_video(data, name="clip.mp4", **kwargs):
@@ -28,7 +31,7 @@ def setup_video(data, name="clip.mp4", **kwargs):
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(VIDEOS_PARTITIONS_NAME, [r.key for r in registered])
     resources = {"storage": StorageResource(data_dir=str(data)), "video": VideoResource(),
-                 "sampling": FrameSamplingResource()}
+                 "sampling": FrameSamplingResource(), "autoencoder": AutoencoderResource()}
     return registered[0].key, instance, resources
 
 
@@ -43,7 +46,8 @@ def test_stages_materialise_with_passing_checks_and_deterministic_features(tmp_p
     result = dg.materialize(ASSETS, instance=instance, resources=resources, partition_key=key)
     assert result.success
     checks = checks_of(result)
-    assert {CLIPS_COMPLETE, FEATURES_COMPLETE, FEATURES_SANE} <= set(checks)
+    assert {CLIPS_COMPLETE, FEATURES_COMPLETE, FEATURES_SANE, SCALED_COMPLETE, AUTOENCODER_FALLBACKS,
+            SCALED_FEATURES_COMPLETE, SCALED_FEATURES_SANE} <= set(checks)
     assert all(c.passed for c in checks.values())
 
     metadata = result.asset_materializations_for_node("augmented_videos")[0].metadata
@@ -58,12 +62,20 @@ def test_stages_materialise_with_passing_checks_and_deterministic_features(tmp_p
     assert set(HANDCRAFTED_FEATURES) <= set(first.columns)
     assert first["clip_id"].to_list() == clips["clip_id"].to_list()
 
+    scaled = pl.read_parquet(data / "videos" / key / "scaled.parquet")
+    assert scaled.height == CLIPS_PER_VIDEO
+    assert set(zip(scaled["scaled_width"], scaled["scaled_height"])) == {(256, 144)}
+    assert scaled["is_upscaled"].all() and not scaled["is_downscaled"].any()  # 192x108 grows to 256
+    scaled_first = pl.read_parquet(data / "videos" / key / "scaled_features.parquet")
+    assert scaled_first.height == CLIPS_PER_VIDEO
+
     # Re-materialising from scratch gives exactly the same features.
     shutil.rmtree(data / "videos" / key)
     again = dg.materialize(ASSETS, instance=instance, resources=resources, partition_key=key)
     assert again.success
     second = pl.read_parquet(data / "videos" / key / "handcrafted_features.parquet")
     assert first.equals(second)
+    assert scaled_first.equals(pl.read_parquet(data / "videos" / key / "scaled_features.parquet"))
 
 
 def test_a_missing_clip_fails_completeness_and_names_the_clip(tmp_path):

@@ -60,3 +60,29 @@ def implausible_values(table: pl.DataFrame, ranges: dict[str, tuple[float, float
         for clip, value in bad.select("clip_id", column).iter_rows():
             problems.setdefault(clip, []).append(f"{column}={value}")
     return problems
+
+
+class ScaledFeatureTable(pa.DataFrameModel):
+    clip_id: str = pa.Field(unique=True)
+    edge_density: float
+    texture_uniformity: float
+    color_consistency_r: float
+    color_consistency_g: float
+    color_consistency_b: float
+    compression_artifacts: float
+    is_upscaled: bool
+    is_downscaled: bool
+    frames_sampled: int = pa.Field(gt=0)
+
+    class Config:
+        strict = True
+
+
+SCALED_PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
+    "edge_density": (0, 1),
+    "texture_uniformity": (0, 1),
+    "color_consistency_r": (0, 128),
+    "color_consistency_g": (0, 128),
+    "color_consistency_b": (0, 128),
+    "compression_artifacts": (0, 100),
+}

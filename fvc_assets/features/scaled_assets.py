@@ -1,0 +1,78 @@
+"""Stage 4 — ``scaled_features``: 8 features per scaled clip."""
+
+import time
+
+import polars as pl
+
+import dagster as dg
+from fvc_assets.features.scaled import aggregate_scaled
+from fvc_assets.features.schema import SCALED_PLAUSIBLE_RANGES, ScaledFeatureTable, implausible_values
+from fvc_assets.partitions import videos_partitions
+from fvc_assets.scale.assets import scaled_videos
+from fvc_assets.upstream import require_upstream
+from fvc_resources.atomic import write_parquet_atomic
+from fvc_resources.sampling import FrameSamplingResource
+from fvc_resources.storage import StorageResource
+from fvc_resources.video import VideoError, probe, sample_frames
+
+SCALED_FEATURES_COMPLETE = "scaled_features_complete"
+SCALED_FEATURES_SANE = "scaled_features_sane"
+
+
+def scaled_clip_features(row: dict, root, count_for) -> dict:
+    path = root / row["path"]
+    features, used = aggregate_scaled(s.image for s in sample_frames(path, count_for(probe(path).frame_count)))
+    return {"clip_id": row["clip_id"], **features, "is_upscaled": row["is_upscaled"],
+            "is_downscaled": row["is_downscaled"], "frames_sampled": used}
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    deps=[scaled_videos],
+    group_name="features",
+    code_version="1",
+    kinds={"parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(SCALED_FEATURES_COMPLETE, asset="scaled_features", blocking=True,
+                          description="Every scaled clip has exactly one feature row."),
+        dg.AssetCheckSpec(SCALED_FEATURES_SANE, asset="scaled_features", blocking=True,
+                          description="No NaN or infinity; every value within its plausible range."),
+    ],
+    description="Stage 4: 8 features per scaled clip (mean over sampled frames, plus up/downscale flags).",
+)
+def scaled_features(
+    context: dg.AssetExecutionContext, storage: StorageResource, sampling: FrameSamplingResource
+) -> dg.MaterializeResult:
+    key = context.partition_key
+    scaled = pl.read_parquet(require_upstream(storage.scaled_table_path(key), "scaled_videos", key)).to_dicts()
+    started = time.perf_counter()
+    rows, missing = [], {}
+    for row in scaled:
+        try:
+            rows.append(scaled_clip_features(row, storage.root, sampling.count))
+        except (VideoError, ValueError) as exc:
+            missing[row["clip_id"]] = str(exc)
+    table = ScaledFeatureTable.validate(
+        pl.DataFrame(rows, schema_overrides={"frames_sampled": pl.Int64})
+        if rows else pl.DataFrame(schema=list(ScaledFeatureTable.to_schema().columns))
+    )
+    write_parquet_atomic(storage.scaled_features_path(key), table)
+    problems = implausible_values(table, SCALED_PLAUSIBLE_RANGES) if rows else {}
+    return dg.MaterializeResult(
+        metadata={
+            "clips": len(rows),
+            "seconds": round(time.perf_counter() - started, 2),
+            "output": dg.MetadataValue.path(str(storage.scaled_features_path(key))),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=SCALED_FEATURES_COMPLETE, passed=not missing and len(rows) == len(scaled),
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"clips": len(scaled), "rows": len(rows), "missing": dg.MetadataValue.json(missing)},
+            ),
+            dg.AssetCheckResult(
+                check_name=SCALED_FEATURES_SANE, passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"failing_clips": dg.MetadataValue.json(problems)},
+            ),
+        ],
+    )

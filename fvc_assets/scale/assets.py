@@ -1,0 +1,127 @@
+"""Stage 3 — ``scaled_videos``: every clip scaled to a 256-pixel longer side."""
+
+import time
+from typing import Literal
+
+import polars as pl
+from pydantic import Field
+
+import dagster as dg
+from fvc_assets.augment.assets import augmented_videos
+from fvc_assets.partitions import videos_partitions
+from fvc_assets.scale.letterbox import scale_clip
+from fvc_assets.scale.schema import ScaledClipTable
+from fvc_assets.upstream import require_upstream
+from fvc_resources.atomic import write_parquet_atomic
+from fvc_resources.autoencoder import AutoencoderOutOfMemory, AutoencoderResource
+from fvc_resources.storage import StorageResource
+from fvc_resources.video import VideoError
+
+SCALED_COMPLETE = "scaled_complete"
+AUTOENCODER_FALLBACKS = "autoencoder_fallbacks"
+
+
+class ScaleConfig(dg.Config):
+    method: Literal["letterbox", "autoencoder"] = Field(
+        default="letterbox", description="letterbox: resize (area down, bicubic up); autoencoder: VAE round trip."
+    )
+    target: int = Field(default=256, ge=16, description="Longer side of every scaled clip, in pixels.")
+
+
+def scale_one(clip: dict, root, out_path, config: ScaleConfig, autoencoder: AutoencoderResource | None) -> dict:
+    """Scale one clip; an autoencoder out of memory at batch 1 falls back to letterbox, recorded."""
+    fallback_reason = ""
+    if config.method == "autoencoder":
+        scaler = autoencoder.scaler()
+        try:
+            facts = scale_clip(root / clip["path"], out_path, config.target, frame_transform=scaler)
+        except AutoencoderOutOfMemory as exc:
+            fallback_reason = str(exc)
+            facts = scale_clip(root / clip["path"], out_path, config.target)
+    else:
+        facts = scale_clip(root / clip["path"], out_path, config.target)
+    return {
+        "clip_id": clip["clip_id"],
+        "video_id": clip["video_id"],
+        "method": config.method,
+        "fallback": bool(fallback_reason),
+        "fallback_reason": fallback_reason,
+        **facts,
+        "path": str(out_path.relative_to(root)),
+    }
+
+
+def scaled_checks(clips: list[dict], rows: list[dict], failures: dict[str, str], target: int):
+    produced = {r["clip_id"]: r for r in rows}
+    problems = dict(failures)
+    for clip in clips:
+        row = produced.get(clip["clip_id"])
+        if row is None:
+            problems.setdefault(clip["clip_id"], "not scaled")
+        elif max(row["scaled_width"], row["scaled_height"]) != target:
+            problems[clip["clip_id"]] = f"longer side {max(row['scaled_width'], row['scaled_height'])} != {target}"
+    fallbacks = {r["clip_id"]: r["fallback_reason"] for r in rows if r["fallback"]}
+    return [
+        dg.AssetCheckResult(
+            check_name=SCALED_COMPLETE,
+            passed=not problems,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"clips": len(clips), "scaled": len(rows), "problems": dg.MetadataValue.json(problems)},
+        ),
+        dg.AssetCheckResult(
+            check_name=AUTOENCODER_FALLBACKS,
+            passed=not fallbacks,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"fallbacks": len(fallbacks), "clips": dg.MetadataValue.json(fallbacks)},
+        ),
+    ]
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    deps=[augmented_videos],
+    group_name="scale",
+    code_version="1",
+    kinds={"video", "parquet"},
+    pool="gpu",  # the autoencoder method uses the GPU: one such step at a time per instance
+    check_specs=[
+        dg.AssetCheckSpec(SCALED_COMPLETE, asset="scaled_videos", blocking=True,
+                          description="Every stage-1 clip has a scaled clip whose longer side is the target."),
+        dg.AssetCheckSpec(AUTOENCODER_FALLBACKS, asset="scaled_videos",
+                          description="Clips that fell back from the autoencoder to letterbox (WARN)."),
+    ],
+    description="Stage 3: every clip scaled so its longer side is 256 px (letterbox or a VAE autoencoder).",
+)
+def scaled_videos(
+    context: dg.AssetExecutionContext,
+    config: ScaleConfig,
+    storage: StorageResource,
+    autoencoder: AutoencoderResource,
+) -> dg.MaterializeResult:
+    key = context.partition_key
+    clips = pl.read_parquet(require_upstream(storage.clip_table_path(key), "augmented_videos", key)).to_dicts()
+    started = time.perf_counter()
+    rows, failures = [], {}
+    for clip in clips:
+        out_path = storage.scaled_dir(key) / f"{clip['clip_id'].split('__')[-1]}.mp4"
+        try:
+            rows.append(scale_one(clip, storage.root, out_path, config, autoencoder))
+        except VideoError as error:
+            failures[clip["clip_id"]] = error.reason
+    seconds = time.perf_counter() - started
+    table = ScaledClipTable.validate(pl.DataFrame(rows, schema_overrides={"frames": pl.Int64}))
+    write_parquet_atomic(storage.scaled_table_path(key), table)
+    frames = int(table["frames"].sum()) if rows else 0
+    return dg.MaterializeResult(
+        metadata={
+            "method": config.method,
+            "target": config.target,
+            "clips": len(rows),
+            "fallbacks": int(table["fallback"].sum()) if rows else 0,
+            "frames": frames,
+            "seconds": round(seconds, 2),
+            "frames_per_second": round(frames / max(seconds, 1e-9), 1),
+            "output": dg.MetadataValue.path(str(storage.scaled_table_path(key))),
+        },
+        check_results=scaled_checks(clips, rows, failures, config.target),
+    )
