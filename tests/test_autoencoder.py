@@ -92,10 +92,11 @@ def test_out_of_memory_at_batch_one_falls_back_to_letterbox_and_says_so(tiny_vae
     assert fallbacks.metadata["clips"].value == {"v__original": row["fallback_reason"]}
 
 
-def test_scaled_videos_with_the_autoencoder_method(tiny_vae_dirs, tmp_path):
+@pytest.mark.parametrize("layout", ["standalone", "pipeline"])
+def test_scaled_videos_with_the_autoencoder_method(tiny_vae_dirs, tmp_path, layout):
     data = tmp_path / "data"
     key, instance, resources = setup_video(data, frames=8, width=128, height=72, fps=8)
-    resources["autoencoder"] = AutoencoderResource(model=str(tiny_vae_dirs / "pipeline"), device="cpu")
+    resources["autoencoder"] = AutoencoderResource(model=str(tiny_vae_dirs / layout), device="cpu")
     result = dg.materialize(
         ASSETS, instance=instance, resources=resources, partition_key=key,
         run_config={"ops": {"scaled_videos": {"config": {"method": "autoencoder"}}}},
