@@ -7,7 +7,8 @@ import polars as pl
 import dagster as dg
 from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.features.extract import video_features
-from fvc_assets.features.schema import PLAUSIBLE_RANGES, HandcraftedFeatureTable, implausible_values
+from fvc_assets.features.results import feature_checks, validated_table
+from fvc_assets.features.schema import PLAUSIBLE_RANGES, HandcraftedFeatureTable
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.upstream import require_upstream
 from fvc_resources.atomic import write_parquet_atomic
@@ -40,31 +41,14 @@ def handcrafted_features(
     started = time.perf_counter()
     rows, missing = video_features(clips, storage.root, sampling.count)
     seconds = time.perf_counter() - started
-    table = HandcraftedFeatureTable.validate(
-        pl.DataFrame(rows, schema_overrides={"frames_sampled": pl.Int64})
-        if rows else pl.DataFrame(schema=HandcraftedFeatureTable.to_schema().columns.keys())
-    )
+    table = validated_table(HandcraftedFeatureTable, rows)
     write_parquet_atomic(storage.handcrafted_features_path(key), table)
-    problems = implausible_values(table, PLAUSIBLE_RANGES) if rows else {}
     return dg.MaterializeResult(
         metadata={
-            "clips": len(rows),
-            "frames_sampled": int(table["frames_sampled"].sum()) if rows else 0,
+            "clips": table.height,
+            "frames_sampled": int(table["frames_sampled"].sum()) if table.height else 0,
             "seconds": round(seconds, 2),
             "output": dg.MetadataValue.path(str(storage.handcrafted_features_path(key))),
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=FEATURES_COMPLETE,
-                passed=not missing and len(rows) == len(clips),
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"clips": len(clips), "rows": len(rows), "missing": dg.MetadataValue.json(missing)},
-            ),
-            dg.AssetCheckResult(
-                check_name=FEATURES_SANE,
-                passed=not problems,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"failing_clips": dg.MetadataValue.json(problems)},
-            ),
-        ],
+        check_results=feature_checks(FEATURES_COMPLETE, FEATURES_SANE, len(clips), table, missing, PLAUSIBLE_RANGES),
     )

@@ -8,7 +8,7 @@ batched matrix products over all blocks at once (no Python loop per block).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -147,13 +147,19 @@ def frame_features(grey: np.ndarray) -> dict[str, float]:
     }
 
 
-def aggregate(frames: Iterable[np.ndarray]) -> tuple[dict[str, float], int]:
-    """Mean of each per-frame feature over the frames; (features, number of frames)."""
-    totals = dict.fromkeys(FRAME_FEATURES, 0.0)
+def aggregate(
+    frames: Iterable[np.ndarray], features_of: Callable[[np.ndarray], dict[str, float]] | None = None
+) -> tuple[dict[str, float], int]:
+    """Mean of each per-frame feature over the frames; (features, number of frames).
+
+    ``features_of`` is the per-frame function (default: the 12 stage-2 features).
+    """
+    features_of = features_of or frame_features
+    totals: dict[str, float] = {}
     n = 0
-    for grey in frames:
-        for name, value in frame_features(grey).items():
-            totals[name] += value
+    for frame in frames:
+        for name, value in features_of(frame).items():
+            totals[name] = totals.get(name, 0.0) + value
         n += 1
     if n == 0:
         raise ValueError("no frames to compute features on")

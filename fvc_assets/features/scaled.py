@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from fvc_assets.features.handcrafted import boundary_inconsistency
+from fvc_assets.features.handcrafted import aggregate, boundary_inconsistency
 
 SCALED_FRAME_FEATURES = (
     "edge_density",
@@ -44,12 +44,5 @@ def scaled_frame_features(rgb: np.ndarray) -> dict[str, float]:
 
 
 def aggregate_scaled(frames: Iterable[np.ndarray]) -> tuple[dict[str, float], int]:
-    totals = dict.fromkeys(SCALED_FRAME_FEATURES, 0.0)
-    n = 0
-    for rgb in frames:
-        for name, value in scaled_frame_features(rgb).items():
-            totals[name] += value
-        n += 1
-    if n == 0:
-        raise ValueError("no frames to compute features on")
-    return {name: total / n for name, total in totals.items()}, n
+    """Mean of each scaled-frame feature over RGB frames; (features, number of frames)."""
+    return aggregate(frames, scaled_frame_features)

@@ -6,7 +6,8 @@ import polars as pl
 
 import dagster as dg
 from fvc_assets.features.scaled import aggregate_scaled
-from fvc_assets.features.schema import SCALED_PLAUSIBLE_RANGES, ScaledFeatureTable, implausible_values
+from fvc_assets.features.results import feature_checks, validated_table
+from fvc_assets.features.schema import SCALED_PLAUSIBLE_RANGES, ScaledFeatureTable
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.assets import scaled_videos
 from fvc_assets.upstream import require_upstream
@@ -52,27 +53,15 @@ def scaled_features(
             rows.append(scaled_clip_features(row, storage.root, sampling.count))
         except (VideoError, ValueError) as exc:
             missing[row["clip_id"]] = str(exc)
-    table = ScaledFeatureTable.validate(
-        pl.DataFrame(rows, schema_overrides={"frames_sampled": pl.Int64})
-        if rows else pl.DataFrame(schema=list(ScaledFeatureTable.to_schema().columns))
-    )
+    table = validated_table(ScaledFeatureTable, rows)
     write_parquet_atomic(storage.scaled_features_path(key), table)
-    problems = implausible_values(table, SCALED_PLAUSIBLE_RANGES) if rows else {}
     return dg.MaterializeResult(
         metadata={
-            "clips": len(rows),
+            "clips": table.height,
             "seconds": round(time.perf_counter() - started, 2),
             "output": dg.MetadataValue.path(str(storage.scaled_features_path(key))),
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=SCALED_FEATURES_COMPLETE, passed=not missing and len(rows) == len(scaled),
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"clips": len(scaled), "rows": len(rows), "missing": dg.MetadataValue.json(missing)},
-            ),
-            dg.AssetCheckResult(
-                check_name=SCALED_FEATURES_SANE, passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"failing_clips": dg.MetadataValue.json(problems)},
-            ),
-        ],
+        check_results=feature_checks(
+            SCALED_FEATURES_COMPLETE, SCALED_FEATURES_SANE, len(scaled), table, missing, SCALED_PLAUSIBLE_RANGES
+        ),
     )
