@@ -87,3 +87,21 @@ def test_frames_to_sample_is_a_clamped_fraction(total, expected):
 def test_fixed_sample_count_overrides_the_fraction():
     assert frames_to_sample(1000, 0.1, 5, 50, fixed=8) == 8
     assert frames_to_sample(4, 0.1, 5, 50, fixed=8) == 4
+
+
+def test_strips_give_the_whole_frame_results():
+    """frame_features works in 64-row strips; seams must not show (4 strips, odd sizes)."""
+    frame = RNG.integers(0, 256, (203, 121), dtype=np.uint8)
+    f = frame_features(frame)
+    assert f["boundary_inconsistency"] == pytest.approx(boundary_inconsistency(frame), rel=1e-12)
+    g = frame.astype(np.float64)
+    residual = ndimage.convolve(g, np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], float), mode="mirror")
+    assert f["noise_std"] == pytest.approx(residual.std(), rel=1e-12)
+    gx, gy = ndimage.sobel(g, axis=1, mode="mirror"), ndimage.sobel(g, axis=0, mode="mirror")
+    assert f["gradient_mean"] == pytest.approx(np.hypot(gx, gy).mean(), rel=1e-9)
+    blocks = np.stack([
+        dctn(g[8 * i : 8 * i + 8, 8 * j : 8 * j + 8] - 128, norm="ortho")
+        for i in range(203 // 8) for j in range(121 // 8)
+    ]).reshape(-1, 64)
+    assert f["dct_ac_mean"] == pytest.approx(np.abs(blocks[:, 1:]).mean(), rel=1e-6)  # float32 DCT
+    assert f["dct_dc_std"] == pytest.approx(blocks[:, 0].std(), rel=1e-6)

@@ -76,12 +76,6 @@ def boundary_inconsistency(grey: np.ndarray) -> float:
     return (boundary / n_boundary) / (inside / n_inside)
 
 
-def _exact_moments(values: np.ndarray) -> tuple[float, float, int]:
-    """(sum, sum of squares, count) of an integer image. OpenCV sums integers into
-    doubles exactly (every partial sum stays below 2**53), so any order gives the same bits."""
-    return float(cv2.sumElems(values)[0]), float(cv2.norm(values, cv2.NORM_L2SQR)), values.size
-
-
 def _stats(total: float, squares: float, n: int) -> tuple[float, float, float]:
     """(mean, std, mean of squares)."""
     mean = total / n
@@ -89,48 +83,113 @@ def _stats(total: float, squares: float, n: int) -> tuple[float, float, float]:
     return mean, float(np.sqrt(max(0.0, mean_sq - mean * mean))), mean_sq
 
 
+STRIP_ROWS = 64  # rows per pass: every intermediate of a strip stays in cache (a multiple of 8)
+
+
+class _Sums:
+    """Running totals over the strips of one frame; integer totals are exact."""
+
+    def __init__(self) -> None:
+        self.res = [0.0, 0.0]
+        self.lap = [0.0, 0.0]
+        self.grad_sq = 0.0
+        self.grad_sum = 0.0
+        self.px = [0.0, 0.0]
+        self.coeff_sum = 0.0
+        self.coeff_abs = 0.0
+        self.dc: list[np.ndarray] = []
+        self.boundary = [0.0, 0]
+        self.steps = [0.0, 0]
+
+
+def _add_strip(grey: np.ndarray, y0: int, y1: int, w8: int, sums: _Sums) -> None:
+    """Accumulate rows [y0, y1) of ``grey``; filters see one halo row each side, as on the whole frame."""
+    h = grey.shape[0]
+    a0, a1 = max(0, y0 - 1), min(h, y1 + 1)
+    block = grey[a0:a1]
+    top, rows = y0 - a0, y1 - y0
+
+    residual = cv2.filter2D(block, cv2.CV_16S, HIGH_PASS, borderType=cv2.BORDER_REFLECT_101)[top : top + rows]
+    sums.res[0] += cv2.sumElems(residual)[0]
+    sums.res[1] += cv2.norm(residual, cv2.NORM_L2SQR)
+    laplacian = cv2.Laplacian(block, cv2.CV_16S, ksize=1)[top : top + rows]
+    sums.lap[0] += cv2.sumElems(laplacian)[0]
+    sums.lap[1] += cv2.norm(laplacian, cv2.NORM_L2SQR)
+    gx, gy = cv2.spatialGradient(block)
+    gx, gy = gx[top : top + rows], gy[top : top + rows]
+    sums.grad_sq += cv2.norm(gx, cv2.NORM_L2SQR) + cv2.norm(gy, cv2.NORM_L2SQR)
+    # |g|^2 <= 2 * 1020^2 < 2^24: exact in float32, and sqrt rounds once. (Not cv2.magnitude:
+    # its fused multiply-adds gave different last bits run to run.)
+    squared = cv2.add(cv2.multiply(gx, gx, dtype=cv2.CV_32F), cv2.multiply(gy, gy, dtype=cv2.CV_32F))
+    sums.grad_sum += float(cv2.sqrt(squared).sum(dtype=np.float64))
+
+    # Block DCT of the strip's full 8x8 blocks. Sum of squared coefficients = sum of squared
+    # (pixel - 128), exact; DC terms are few and kept.
+    b1 = y0 + ((min(y1, (h // 8) * 8) - y0) // 8) * 8
+    if b1 > y0 and w8:
+        crop = grey[y0:b1, :w8]
+        sums.px[0] += cv2.sumElems(crop)[0]
+        sums.px[1] += cv2.norm(crop, cv2.NORM_L2SQR)
+        coeffs = block_dct(crop)
+        sums.dc.append(coeffs[:, 0, :, 0].astype(np.float64).ravel())
+        sums.coeff_sum += float(coeffs.sum(dtype=np.float64))
+        sums.coeff_abs += float(np.abs(coeffs).sum(dtype=np.float64))
+
+    # Steps across / inside the 8x8 grid: columns within the strip, rows from the halo row above.
+    dx = cv2.absdiff(grey[y0:y1, 1:], grey[y0:y1, :-1])
+    bx = dx[:, 7::8]
+    sums.boundary[0] += float(bx.sum(dtype=np.int64))
+    sums.boundary[1] += bx.size
+    sums.steps[0] += cv2.sumElems(dx)[0]
+    sums.steps[1] += dx.size
+    if y1 - a0 >= 2:
+        pair_rows = grey[a0:y1]
+        dy = cv2.absdiff(pair_rows[1:], pair_rows[:-1])  # pair i joins rows a0+i and a0+i+1
+        first = (7 - a0) % 8
+        by = dy[first::8]
+        sums.boundary[0] += float(by.sum(dtype=np.int64))
+        sums.boundary[1] += by.size
+        sums.steps[0] += cv2.sumElems(dy)[0]
+        sums.steps[1] += dy.size
+
+
 def frame_features(grey: np.ndarray) -> dict[str, float]:
     """The 12 per-frame features of one grey uint8 frame (H, W), H and W >= 8.
 
-    The high-pass residual, the Laplacian and the Sobel gradients of an 8-bit
-    frame are integers, so they are computed as int16 and their sums are exact;
-    only the DCT and the gradient magnitude need floats.
+    The frame is processed in strips of 64 rows so that every intermediate stays
+    in cache. The high-pass residual, the Laplacian and the Sobel gradients of
+    an 8-bit frame are integers (int16) with exact sums; only the DCT and the
+    gradient magnitude are floats, summed per strip in a fixed order.
     """
     if grey.ndim != 2 or grey.shape[0] < 8 or grey.shape[1] < 8:
         raise ValueError(f"need a grey frame of at least 8x8, got shape {grey.shape}")
-    residual = cv2.filter2D(grey, cv2.CV_16S, HIGH_PASS, borderType=cv2.BORDER_REFLECT_101)
-    noise_mean, noise_std, noise_energy = _stats(*_exact_moments(residual))
+    h, w = grey.shape
+    n = h * w
+    sums = _Sums()
+    for y0 in range(0, h, STRIP_ROWS):
+        _add_strip(grey, y0, min(h, y0 + STRIP_ROWS), (w // 8) * 8, sums)
 
-    # Block DCT. Sum of squares of all coefficients = sum of squares of the pixels
-    # (orthonormal transform), which is an exact integer; the DC terms are few.
-    h8, w8 = (grey.shape[0] // 8) * 8, (grey.shape[1] // 8) * 8
-    crop = grey[:h8, :w8]
-    coeffs = block_dct(crop)
-    dc = coeffs[:, 0, :, 0].astype(np.float64)
+    noise_mean, noise_std, noise_energy = _stats(*sums.res, n)
+    _, lap_std, _ = _stats(*sums.lap, n)
+    grad_mean, grad_std, _ = _stats(sums.grad_sum, sums.grad_sq, n)
+
+    dc = np.concatenate(sums.dc)
     n_dc = dc.size
-    n_ac = coeffs.size - n_dc
-    pixel_sum, pixel_sq, n_px = _exact_moments(crop)
-    centred_sq = pixel_sq - 256.0 * pixel_sum + 128.0 * 128.0 * n_px  # sum of (g - 128)^2
+    n_ac = n_dc * 63
+    n_px = n_dc * 64
+    centred_sq = sums.px[1] - 256.0 * sums.px[0] + 128.0 * 128.0 * n_px  # sum of (g - 128)^2
     dc_sum, dc_sq = float(dc.sum()), float(np.square(dc).sum())
-    all_sum = float(coeffs.sum())
     dc_mean, dc_std, _ = _stats(dc_sum, dc_sq, n_dc)
-    ac_mean_signed = (all_sum - dc_sum) / n_ac
+    ac_mean_signed = (sums.coeff_sum - dc_sum) / n_ac
     ac_energy = (centred_sq - dc_sq) / n_ac
     ac_std = float(np.sqrt(max(0.0, ac_energy - ac_mean_signed * ac_mean_signed)))
-    ac_abs_mean = (float(np.abs(coeffs).sum()) - float(np.abs(dc).sum())) / n_ac
+    ac_abs_mean = (sums.coeff_abs - float(np.abs(dc).sum())) / n_ac
 
-    laplacian = cv2.Laplacian(grey, cv2.CV_16S, ksize=1)
-    _, lap_std, _ = _stats(*_exact_moments(laplacian))
-
-    gx, gy = cv2.spatialGradient(grey)  # Sobel 3x3, int16
-    gx_sum, gx_sq, n = _exact_moments(gx)
-    _, gy_sq, _ = _exact_moments(gy)
-    # |g|^2 <= 2 * 1020^2 < 2^24, so float32 holds it exactly and sqrt rounds once.
-    # (Not cv2.magnitude: its fused multiply-adds gave different last bits run to run.)
-    squared = cv2.add(cv2.multiply(gx, gx, dtype=cv2.CV_32F), cv2.multiply(gy, gy, dtype=cv2.CV_32F))
-    magnitude = cv2.sqrt(squared)
-    grad_mean, grad_std, _ = _stats(float(magnitude.sum()), gx_sq + gy_sq, n)
-
+    boundary_mean = sums.boundary[0] / sums.boundary[1] if sums.boundary[1] else 0.0
+    inside_total, inside_count = sums.steps[0] - sums.boundary[0], sums.steps[1] - sums.boundary[1]
+    inconsistency = (
+        boundary_mean / (inside_total / inside_count) if sums.boundary[1] and inside_total > 0 else 1.0
+    )
     return {
         "noise_energy": noise_energy,
         "noise_mean": noise_mean,
@@ -143,7 +202,7 @@ def frame_features(grey: np.ndarray) -> dict[str, float]:
         "laplacian_var": lap_std * lap_std,
         "gradient_mean": grad_mean,
         "gradient_std": grad_std,
-        "boundary_inconsistency": boundary_inconsistency(grey),
+        "boundary_inconsistency": inconsistency,
     }
 
 
