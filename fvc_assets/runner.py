@@ -115,7 +115,11 @@ def run_partitions(
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = {pool.submit(run_partition, key, paths[key], log_level): key for key in keys}
         for future in as_completed(futures):
-            outcomes.append(future.result())
+            key = futures[future]
+            try:
+                outcomes.append(future.result())
+            except Exception as exc:  # a worker process died (e.g. a crash inside a native decoder)
+                outcomes.append(PartitionOutcome(key, paths[key], "", False, f"worker process failed: {exc!r}"))
             if on_outcome:
                 on_outcome(outcomes[-1])
     return sorted(outcomes, key=lambda o: keys.index(o.key))
