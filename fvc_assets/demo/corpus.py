@@ -126,7 +126,7 @@ def plan_corpus(n_videos: int = 24, seed: int = 0) -> list[DemoVideo]:
         label = str(labels[i])
         cascade = f"{label[0]}{counters[label]}"
         counters[label] += 1
-        bits_per_pixel = float(rng.uniform(0.08, 0.25))
+        bits_per_pixel = float(rng.uniform(0.12, 0.30))
         sources.append(
             DemoVideo(
                 file_name=pid + suffix,
@@ -213,15 +213,15 @@ class SceneRenderer:
             for _ in range(int(rng.integers(3, 6)))
         ]
         # Sensor noise: a small bank of independent frames, cycled (cheap at 1080p).
-        sigma = float(rng.uniform(2.5, 4.0))
+        sigma = 3.0  # the same sensor for every video: the splice, not the camera, is the signal
         self.noise = [
             np.clip(rng.normal(0, sigma, size=(h, w, 3)), -12, 12).astype(np.int16) for _ in range(3)
         ]
         # The splice region of fakes: an ellipse drifting over the frame.
         self.splice_centre = rng.uniform(0.35, 0.65, size=2)
         self.splice_velocity = rng.uniform(-0.08, 0.08, size=2)
-        self.splice_axes = rng.uniform(0.22, 0.32, size=2)
-        self.jpeg_quality = int(rng.integers(45, 70))
+        self.splice_axes = rng.uniform(0.36, 0.44, size=2)  # semi-axes, fractions of width and height
+        self.jpeg_quality = int(rng.integers(20, 35))
         self.grid_shift = int(rng.integers(2, 7))
 
     def frame(self, i: int) -> np.ndarray:
@@ -250,15 +250,15 @@ class SceneRenderer:
     def _splice(self, img: np.ndarray, t: float) -> np.ndarray:
         h, w = img.shape[:2]
         cx, cy = np.clip(self.splice_centre + self.splice_velocity * t, 0.3, 0.7)
-        ax, ay = (self.splice_axes * min(w, h)).astype(int)
+        ax, ay = int(self.splice_axes[0] * w), int(self.splice_axes[1] * h)
         x0, x1 = max(0, int(cx * w) - ax), min(w, int(cx * w) + ax)
         y0, y1 = max(0, int(cy * h) - ay), min(h, int(cy * h) + ay)
         region = img[y0:y1, x0:x1]
         rh, rw = region.shape[:2]
         if rh < 16 or rw < 16:
             return img
-        # Resampling: down to ~45 % and back, bilinear, which strips the sensor noise.
-        small = cv2.resize(region, (max(8, int(rw * 0.45)), max(8, int(rh * 0.45))), interpolation=cv2.INTER_AREA)
+        # Resampling: down to 25 % and back, bilinear, which strips the sensor noise.
+        small = cv2.resize(region, (max(8, int(rw * 0.25)), max(8, int(rh * 0.25))), interpolation=cv2.INTER_AREA)
         resampled = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_LINEAR)
         # First compression on a grid shifted against the frame's 8x8 grid.
         s = self.grid_shift
