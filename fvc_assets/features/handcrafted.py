@@ -59,21 +59,39 @@ def block_dct(grey: np.ndarray) -> np.ndarray:
     return cols.reshape(h // 8, 8, w // 8, 8) @ DCT8.T
 
 
+def _grid_steps(grey: np.ndarray, y0: int, y1: int) -> tuple[float, int, float, int]:
+    """(sum and count of absolute steps across the 8x8 grid, sum and count of all steps) for rows
+    [y0, y1): steps between columns inside those rows, and between rows from row y0 - 1 on, so
+    strips that tile a frame count every step exactly once."""
+    dx = cv2.absdiff(grey[y0:y1, 1:], grey[y0:y1, :-1])  # step between column j and j+1, uint8 exact
+    bx = dx[:, 7::8]
+    boundary, n_boundary = float(bx.sum(dtype=np.int64)), bx.size
+    steps, n_steps = cv2.sumElems(dx)[0], dx.size
+    a0 = max(0, y0 - 1)
+    if y1 - a0 >= 2:
+        rows = grey[a0:y1]
+        dy = cv2.absdiff(rows[1:], rows[:-1])  # pair i joins rows a0+i and a0+i+1
+        by = dy[(7 - a0) % 8 :: 8]
+        boundary += float(by.sum(dtype=np.int64))
+        n_boundary += by.size
+        steps += cv2.sumElems(dy)[0]
+        n_steps += dy.size
+    return boundary, n_boundary, steps, n_steps
+
+
+def _grid_ratio(boundary: float, n_boundary: int, steps: float, n_steps: int) -> float:
+    inside, n_inside = steps - boundary, n_steps - n_boundary
+    if n_boundary == 0 or inside <= 0:
+        return 1.0
+    return (boundary / n_boundary) / (inside / n_inside)
+
+
 def boundary_inconsistency(grey: np.ndarray) -> float:
     """Mean absolute step across 8x8 block boundaries over the mean step inside blocks.
 
     About 1 for content that ignores the grid; above 1 where block coding left seams.
     """
-    dx = cv2.absdiff(grey[:, 1:], grey[:, :-1])  # step between column j and j+1, uint8 exact
-    dy = cv2.absdiff(grey[1:, :], grey[:-1, :])
-    bx, by = dx[:, 7::8], dy[7::8, :]
-    boundary = float(bx.sum(dtype=np.int64) + by.sum(dtype=np.int64))
-    n_boundary = bx.size + by.size
-    inside = float(cv2.sumElems(dx)[0] + cv2.sumElems(dy)[0]) - boundary
-    n_inside = dx.size + dy.size - n_boundary
-    if n_boundary == 0 or inside <= 0:
-        return 1.0
-    return (boundary / n_boundary) / (inside / n_inside)
+    return _grid_ratio(*_grid_steps(grey, 0, grey.shape[0]))
 
 
 def _stats(total: float, squares: float, n: int) -> tuple[float, float, float]:
@@ -98,8 +116,7 @@ class _Sums:
         self.coeff_sum = 0.0
         self.coeff_abs = 0.0
         self.dc: list[np.ndarray] = []
-        self.boundary = [0.0, 0]
-        self.steps = [0.0, 0]
+        self.grid = [0.0, 0, 0.0, 0]  # boundary sum, boundary count, step sum, step count
 
 
 def _add_strip(grey: np.ndarray, y0: int, y1: int, w8: int, sums: _Sums) -> None:
@@ -135,22 +152,7 @@ def _add_strip(grey: np.ndarray, y0: int, y1: int, w8: int, sums: _Sums) -> None
         sums.coeff_sum += float(coeffs.sum(dtype=np.float64))
         sums.coeff_abs += float(np.abs(coeffs).sum(dtype=np.float64))
 
-    # Steps across / inside the 8x8 grid: columns within the strip, rows from the halo row above.
-    dx = cv2.absdiff(grey[y0:y1, 1:], grey[y0:y1, :-1])
-    bx = dx[:, 7::8]
-    sums.boundary[0] += float(bx.sum(dtype=np.int64))
-    sums.boundary[1] += bx.size
-    sums.steps[0] += cv2.sumElems(dx)[0]
-    sums.steps[1] += dx.size
-    if y1 - a0 >= 2:
-        pair_rows = grey[a0:y1]
-        dy = cv2.absdiff(pair_rows[1:], pair_rows[:-1])  # pair i joins rows a0+i and a0+i+1
-        first = (7 - a0) % 8
-        by = dy[first::8]
-        sums.boundary[0] += float(by.sum(dtype=np.int64))
-        sums.boundary[1] += by.size
-        sums.steps[0] += cv2.sumElems(dy)[0]
-        sums.steps[1] += dy.size
+    sums.grid = [total + part for total, part in zip(sums.grid, _grid_steps(grey, y0, y1))]
 
 
 def frame_features(grey: np.ndarray) -> dict[str, float]:
@@ -185,11 +187,6 @@ def frame_features(grey: np.ndarray) -> dict[str, float]:
     ac_std = float(np.sqrt(max(0.0, ac_energy - ac_mean_signed * ac_mean_signed)))
     ac_abs_mean = (sums.coeff_abs - float(np.abs(dc).sum())) / n_ac
 
-    boundary_mean = sums.boundary[0] / sums.boundary[1] if sums.boundary[1] else 0.0
-    inside_total, inside_count = sums.steps[0] - sums.boundary[0], sums.steps[1] - sums.boundary[1]
-    inconsistency = (
-        boundary_mean / (inside_total / inside_count) if sums.boundary[1] and inside_total > 0 else 1.0
-    )
     return {
         "noise_energy": noise_energy,
         "noise_mean": noise_mean,
@@ -202,7 +199,7 @@ def frame_features(grey: np.ndarray) -> dict[str, float]:
         "laplacian_var": lap_std * lap_std,
         "gradient_mean": grad_mean,
         "gradient_std": grad_std,
-        "boundary_inconsistency": inconsistency,
+        "boundary_inconsistency": _grid_ratio(*sums.grid),
     }
 
 
