@@ -9,7 +9,6 @@ torch and diffusers are imported only when a model is loaded.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,7 +133,3 @@ class AutoencoderResource(dg.ConfigurableResource):
 
 
 _LOADED: dict[tuple, object] = {}  # one model per process, shared by the clips of a step
-
-
-def local_model_exists(model: str) -> bool:
-    return os.path.isdir(model)

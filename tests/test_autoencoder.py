@@ -82,7 +82,8 @@ def test_out_of_memory_at_batch_one_falls_back_to_letterbox_and_says_so(tiny_vae
     clip_path = encode_video(tmp_path / "clips" / "original.mp4", frames=6, width=96, height=64)
     clip = {"clip_id": "v__original", "video_id": "v", "path": "clips/original.mp4"}
     resource = AutoencoderResource(model=str(tiny_vae_dirs / "standalone"), device="cpu", batch_size=4)
-    row = scale_one(clip, tmp_path, tmp_path / "scaled" / "original.mp4", ScaleConfig(method="autoencoder"), resource)
+    scaler = resource.scaler()
+    row = scale_one(clip, tmp_path, tmp_path / "scaled" / "original.mp4", ScaleConfig(method="autoencoder"), scaler)
     assert row["fallback"] and "CUDA out of memory at batch size 1" in row["fallback_reason"]
     assert (row["scaled_width"], row["scaled_height"]) == (256, 170)
     assert clip_path.exists()

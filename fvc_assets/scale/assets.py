@@ -13,7 +13,7 @@ from fvc_assets.scale.letterbox import scale_clip
 from fvc_assets.scale.schema import ScaledClipTable
 from fvc_assets.upstream import require_upstream
 from fvc_resources.atomic import write_parquet_atomic
-from fvc_resources.autoencoder import AutoencoderOutOfMemory, AutoencoderResource
+from fvc_resources.autoencoder import AutoencoderOutOfMemory, AutoencoderResource, VaeScaler
 from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError
 
@@ -28,11 +28,13 @@ class ScaleConfig(dg.Config):
     target: int = Field(default=256, ge=16, description="Longer side of every scaled clip, in pixels.")
 
 
-def scale_one(clip: dict, root, out_path, config: ScaleConfig, autoencoder: AutoencoderResource | None) -> dict:
-    """Scale one clip; an autoencoder out of memory at batch 1 falls back to letterbox, recorded."""
+def scale_one(clip: dict, root, out_path, config: ScaleConfig, scaler: VaeScaler | None) -> dict:
+    """Scale one clip; an autoencoder out of memory at batch 1 falls back to letterbox, recorded.
+
+    ``scaler`` is shared by the clips of a step, so a batch size halved on one clip stays halved.
+    """
     fallback_reason = ""
     if config.method == "autoencoder":
-        scaler = autoencoder.scaler()
         try:
             facts = scale_clip(root / clip["path"], out_path, config.target, frame_transform=scaler)
         except AutoencoderOutOfMemory as exc:
@@ -102,10 +104,11 @@ def scaled_videos(
     clips = pl.read_parquet(require_upstream(storage.clip_table_path(key), "augmented_videos", key)).to_dicts()
     started = time.perf_counter()
     rows, failures = [], {}
+    scaler = autoencoder.scaler() if config.method == "autoencoder" else None
     for clip in clips:
         out_path = storage.scaled_dir(key) / f"{clip['clip_id'].split('__')[-1]}.mp4"
         try:
-            rows.append(scale_one(clip, storage.root, out_path, config, autoencoder))
+            rows.append(scale_one(clip, storage.root, out_path, config, scaler))
         except VideoError as error:
             failures[clip["clip_id"]] = error.reason
     seconds = time.perf_counter() - started
