@@ -51,7 +51,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"FAILED {outcome.key} ({outcome.path}): {outcome.error}")
     for item in summary.rejected:
         print(f"NOT INGESTED {item.path}: {item.reason}")
-    return 0 if summary.ok else 1
+    ok = summary.ok
+    if not (args.skip_training or args.partition):
+        ok = _train(args) and ok
+    return 0 if ok else 1
+
+
+def _train(args: argparse.Namespace) -> bool:
+    from fvc_assets.train_runner import run_training
+
+    print("\nstage 5: catalog, folds, every model x fold, comparison")
+    started = time.perf_counter()
+
+    def progress(outcome):
+        print(f"  {'ok    ' if outcome.success else 'FAILED'} {outcome.name}", flush=True)
+
+    training = run_training(progress, "DEBUG" if args.verbose else "WARNING", max(1, args.jobs))
+    print(f"\n{len(training.outcomes)} training run(s), {len(training.failed)} failed, "
+          f"in {time.perf_counter() - started:.1f}s")
+    for outcome in training.failed:
+        print(f"FAILED {outcome.name}: {outcome.error}")
+    _print_comparison()
+    return not training.failed
+
+
+def _print_comparison() -> None:
+    import json
+
+    import polars as pl
+
+    from fvc_assets.train.comparison import plain_table
+    from fvc_resources.storage import StorageResource
+
+    out = StorageResource().comparison_dir
+    if not (out / "table.parquet").exists():
+        return
+    print("\nModel comparison (held-out videos, mean ± std over 5 folds; demo scores say nothing about real FVC):")
+    print(plain_table(pl.read_parquet(out / "table.parquet")))
+    best = json.loads((out / "best_model.json").read_text())
+    print(f"\nbest model by mean ROC-AUC: {best['best_model']}; plots and tables in {out}")
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
@@ -81,11 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="register inbox videos, then materialise every asset for every video partition",
+        help="register inbox videos, materialise every video partition, then train and compare the models",
         description="Uses DAGSTER_HOME (default ./dagster_home) and FVC_DATA_DIR (default ./data).",
     )
     run.add_argument("--partition", action="append", help="only this video partition (repeatable)")
     run.add_argument("--verbose", action="store_true", help="print Dagster's event log while running")
+    run.add_argument("--skip-training", action="store_true",
+                     help="stages 1-4 only (stage 5 also does not run with --partition)")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                      help="video partitions run side by side, one process each (default: CPU count)")
     run.set_defaults(func=_cmd_run)

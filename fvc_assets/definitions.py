@@ -11,20 +11,31 @@ from fvc_assets.features.scaled_assets import scaled_features
 from fvc_assets.ingest.assets import raw_videos
 from fvc_assets.ingest.sensors import inbox_sensor_factory
 from fvc_assets.scale.assets import scaled_videos
-from fvc_assets.jobs import VIDEO_PIPELINE_JOB, video_pipeline_job
+from fvc_assets.jobs import VIDEO_PIPELINE_JOB, catalog_job, compare_job, train_job, video_pipeline_job
+from fvc_assets.train.assets import folds, video_catalog
+from fvc_assets.train.comparison_assets import model_comparison
+from fvc_assets.train.fold_assets import all_models_and_folds_present, fold_results
 from fvc_resources.autoencoder import AutoencoderResource
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
+from fvc_resources.tracking import MlflowTracking
+from fvc_resources.training import TrainingResource
 from fvc_resources.video_resource import VideoResource
 
 defs = dg.Definitions(
-    assets=[raw_videos, augmented_videos, handcrafted_features, scaled_videos, scaled_features],
-    jobs=[video_pipeline_job],
+    assets=[
+        raw_videos, augmented_videos, handcrafted_features, scaled_videos, scaled_features,
+        video_catalog, folds, fold_results, model_comparison,
+    ],
+    asset_checks=[all_models_and_folds_present],
+    jobs=[video_pipeline_job, catalog_job, train_job, compare_job],
     sensors=[inbox_sensor_factory(VIDEO_PIPELINE_JOB)],
     resources={
         "storage": StorageResource(),
         "video": VideoResource(),
         "sampling": FrameSamplingResource(),
         "autoencoder": AutoencoderResource(),
+        "training": TrainingResource(),
+        "tracking": MlflowTracking(),
     },
 )

@@ -11,3 +11,29 @@ video_pipeline_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups(*PER_VIDEO_GROUPS),
     description="Per-video assets for one `videos` partition (ingest, stages 1-4: augmentation, features, scaling, scaled features).",
 )
+
+TRAIN_JOB = "train"
+# One model x fold partition: train, score the held-out fold, record it.
+train_job = dg.define_asset_job(
+    name=TRAIN_JOB,
+    # The all-partitions completeness check belongs to the comparison run, not to each fold's run.
+    selection=dg.AssetSelection.assets("fold_results")
+    - dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("fold_results"), "all_models_and_folds_present")),
+    description="Stage 5 for one model x fold partition: train on four folds, score the fifth, record in MLflow.",
+)
+
+CATALOG_JOB = "catalog"
+# The catalog of every clip and the folds over it (with the leakage check), before any training.
+catalog_job = dg.define_asset_job(
+    name=CATALOG_JOB,
+    selection=dg.AssetSelection.assets("video_catalog", "folds"),
+    description="Stage 5 inputs: rebuild the clip catalog (and DuckDB views) and the leak-free folds.",
+)
+
+COMPARE_JOB = "compare"
+compare_job = dg.define_asset_job(
+    name=COMPARE_JOB,
+    selection=dg.AssetSelection.assets("model_comparison")
+    | dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("fold_results"), "all_models_and_folds_present")),
+    description="Check every model x fold is present, then compare the models (tables, plots, best model).",
+)

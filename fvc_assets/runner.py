@@ -94,6 +94,33 @@ def run_partition(key: str, path: str, log_level: str = "WARNING") -> PartitionO
     )
 
 
+def run_in_workers(worker, items: list, jobs: int, on_done=None, crashed=None) -> list:
+    """``worker(*item)`` for every item, ``jobs`` at a time, each in its own spawned process.
+
+    ``crashed(item, exc)`` makes the result for an item whose worker process died.
+    """
+    results = []
+    if jobs <= 1:
+        for item in items:
+            results.append(worker(*item))
+            if on_done:
+                on_done(results[-1])
+        return results
+    context = multiprocessing.get_context("spawn")  # a clean interpreter per worker, as Dagster's own executor
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(worker, *item): i for i, item in enumerate(items)}
+        done = {}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                done[i] = future.result()
+            except Exception as exc:  # a worker process died (e.g. a crash inside a native decoder)
+                done[i] = crashed(items[i], exc)
+            if on_done:
+                on_done(done[i])
+    return [done[i] for i in range(len(items))]
+
+
 def run_partitions(
     keys: list[str],
     storage: StorageResource,
@@ -103,26 +130,11 @@ def run_partitions(
 ) -> list[PartitionOutcome]:
     """Each partition is its own run; ``jobs`` of them at once, each in its own process."""
     registry = load_registry(storage.registry_dir)
-    paths = {k: registry[k].path if k in registry else "?" for k in keys}
-    outcomes = []
-    if jobs <= 1:
-        for key in keys:
-            outcomes.append(run_partition(key, paths[key], log_level))
-            if on_outcome:
-                on_outcome(outcomes[-1])
-        return outcomes
-    context = multiprocessing.get_context("spawn")  # a clean interpreter per worker, as Dagster's own executor
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(run_partition, key, paths[key], log_level): key for key in keys}
-        for future in as_completed(futures):
-            key = futures[future]
-            try:
-                outcomes.append(future.result())
-            except Exception as exc:  # a worker process died (e.g. a crash inside a native decoder)
-                outcomes.append(PartitionOutcome(key, paths[key], "", False, f"worker process failed: {exc!r}"))
-            if on_outcome:
-                on_outcome(outcomes[-1])
-    return sorted(outcomes, key=lambda o: keys.index(o.key))
+    items = [(k, registry[k].path if k in registry else "?", log_level) for k in keys]
+    return run_in_workers(
+        run_partition, items, jobs, on_outcome,
+        crashed=lambda item, exc: PartitionOutcome(item[0], item[1], "", False, f"worker process failed: {exc!r}"),
+    )
 
 
 def run_all(

@@ -14,6 +14,13 @@ Layout under the data root (``$FVC_DATA_DIR``, default ``./data``)::
         scaled/<name>.mp4  stage 3: each clip, longer side 256
         scaled.parquet     stage 3: sizes, method, fallbacks
         scaled_features.parquet  stage 4
+    catalog/video_catalog.parquet   stage 5: one row per clip, all features (DuckDB view ``clips``)
+    catalog/folds.parquet           stage 5: fold of every trainable video (view ``folds``)
+    train/<model>/fold_<k>/         stage 5: model file, predictions.parquet, metrics.parquet
+    train/frames_cache/             decoded frames the deep models share
+    comparison/                     model_comparison: tables and plots
+    predict/                        ``fvc predict``: stages run on videos outside the partitions
+    fvc.duckdb                      views over the parquet files above
 """
 
 from __future__ import annotations
@@ -80,3 +87,44 @@ class StorageResource(dg.ConfigurableResource):
 
     def scaled_features_path(self, key: str) -> Path:
         return self.video_dir(key) / "scaled_features.parquet"
+
+    # -- stage 5 ----------------------------------------------------------------------------------
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog" / "video_catalog.parquet"
+
+    @property
+    def folds_path(self) -> Path:
+        return self.root / "catalog" / "folds.parquet"
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.root / "fvc.duckdb"
+
+    @property
+    def train_dir(self) -> Path:
+        return self.root / "train"
+
+    def fold_dir(self, model: str, fold: int) -> Path:
+        if not is_safe_key(model):
+            raise ValueError(f"unsafe model name {model!r}")
+        return self.train_dir / model / f"fold_{int(fold)}"
+
+    @property
+    def frames_cache_dir(self) -> Path:
+        return self.train_dir / "frames_cache"
+
+    @property
+    def comparison_dir(self) -> Path:
+        return self.root / "comparison"
+
+    @property
+    def predict_dir(self) -> Path:
+        return self.root / "predict"
+
+    def require_inside(self, path: str | os.PathLike) -> Path:
+        """``path`` resolved, if it lies under the data root; model files are only loaded from there."""
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(self.root.resolve()):
+            raise PermissionError(f"{path}: refusing to load a file from outside the data root {self.root}")
+        return resolved

@@ -1,0 +1,214 @@
+"""Comparing models across folds (pure): summaries, slices, plots, the best model, a shuffled control."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from fvc_assets.train.metrics import METRIC_NAMES, binary_metrics
+
+HEADLINE = ("roc_auc", "pr_auc", "accuracy", "f1", "brier")
+
+
+def summarize(metrics: pl.DataFrame) -> pl.DataFrame:
+    """model, metric, mean, std (over folds), folds; for the core metric names."""
+    return (
+        metrics.filter(pl.col("metric").is_in(list(METRIC_NAMES)) | pl.col("metric").str.starts_with("augmented_")
+                       | (pl.col("metric") == "train_seconds"))
+        .group_by("model", "metric")
+        .agg(pl.col("value").mean().alias("mean"), pl.col("value").std(ddof=1).alias("std"),
+             pl.len().alias("folds"))
+        .sort("model", "metric")
+    )
+
+
+def originals(predictions: pl.DataFrame) -> pl.DataFrame:
+    return predictions.filter(pl.col("augmentation") == "original")
+
+
+def pooled_metrics(predictions: pl.DataFrame) -> pl.DataFrame:
+    """Metrics over all folds' held-out originals together (one score per video), per model."""
+    rows = []
+    for (model,), frame in originals(predictions).group_by("model"):
+        for metric, value in binary_metrics(frame["target"].to_numpy(), frame["score"].to_numpy()).items():
+            rows.append({"model": model, "metric": metric, "value": value})
+    return pl.DataFrame(rows, schema={"model": pl.String, "metric": pl.String, "value": pl.Float64})
+
+
+def best_model(summary: pl.DataFrame) -> str | None:
+    """Highest mean ROC-AUC over folds (NaN ignored); None when no model has one."""
+    roc = summary.filter((pl.col("metric") == "roc_auc") & pl.col("mean").is_not_nan() & pl.col("mean").is_not_null())
+    if roc.height == 0:
+        return None
+    return roc.sort(["mean", "model"], descending=[True, False])["model"][0]
+
+
+def resolution_bucket(width: int, height: int) -> str:
+    short = min(width, height)
+    if short <= 360:
+        return "<=360p"
+    if short <= 720:
+        return "361-720p"
+    return ">720p"
+
+
+def duration_bucket(seconds: float) -> str:
+    if seconds < 5:
+        return "<5s"
+    if seconds < 10:
+        return "5-10s"
+    return ">=10s"
+
+
+def video_facts(catalog: pl.DataFrame) -> pl.DataFrame:
+    """One row per video: the slicing columns."""
+    videos = catalog.filter(pl.col("augmentation") == "original").unique("video_id")
+    return videos.select(
+        "video_id",
+        pl.struct("source_width", "source_height").map_elements(
+            lambda r: resolution_bucket(r["source_width"], r["source_height"]), return_dtype=pl.String
+        ).alias("resolution"),
+        pl.col("source_codec").alias("codec"),
+        pl.col("source_duration").map_elements(duration_bucket, return_dtype=pl.String).alias("duration"),
+        "platform",
+    )
+
+
+def slice_scores(predictions: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFrame:
+    """model, slice, value, videos, fake, accuracy, roc_auc (NaN where a slice holds one label)."""
+    joined = originals(predictions).join(video_facts(catalog), on="video_id", how="left")
+    rows = []
+    for dimension in ("resolution", "codec", "duration", "platform"):
+        for (model, value), frame in joined.group_by("model", dimension):
+            if value is None or (dimension == "platform" and value == "unknown"):
+                continue
+            y, s = frame["target"].to_numpy(), frame["score"].to_numpy()
+            m = binary_metrics(y, s)
+            rows.append({"model": model, "slice": dimension, "value": str(value), "videos": len(y),
+                         "fake": int(y.sum()), "accuracy": m["accuracy"], "roc_auc": m["roc_auc"]})
+    schema = {"model": pl.String, "slice": pl.String, "value": pl.String, "videos": pl.Int64, "fake": pl.Int64,
+              "accuracy": pl.Float64, "roc_auc": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("model", "slice", "value")
+
+
+def weakest_slices(slices: pl.DataFrame, model: str, n: int = 5) -> pl.DataFrame:
+    return slices.filter((pl.col("model") == model) & (pl.col("videos") >= 2)).sort("accuracy").head(n)
+
+
+def _fmt(mean: float, std: float) -> str:
+    if mean is None or math.isnan(mean):
+        return "n/a"
+    return f"{mean:.3f} ± {std:.3f}" if std is not None and not math.isnan(std) else f"{mean:.3f}"
+
+
+def comparison_table(summary: pl.DataFrame, pooled: pl.DataFrame, order: list[str]) -> pl.DataFrame:
+    """One row per model: mean ± std of each headline metric, pooled ROC-AUC, train seconds."""
+    rows = []
+    for model in order:
+        row = {"model": model}
+        mine = summary.filter(pl.col("model") == model)
+        for metric in HEADLINE:
+            hit = mine.filter(pl.col("metric") == metric)
+            row[metric] = _fmt(hit["mean"][0], hit["std"][0]) if hit.height else "n/a"
+        hit = pooled.filter((pl.col("model") == model) & (pl.col("metric") == "roc_auc"))
+        row["pooled_roc_auc"] = f"{hit['value'][0]:.3f}" if hit.height and not math.isnan(hit["value"][0]) else "n/a"
+        hit = mine.filter(pl.col("metric") == "train_seconds")
+        row["train_s_per_fold"] = f"{hit['mean'][0]:.1f}" if hit.height else "n/a"
+        rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def markdown(table: pl.DataFrame) -> str:
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.iter_rows()]
+    return "\n".join([header, rule, *body])
+
+
+def plain_table(table: pl.DataFrame) -> str:
+    widths = [max(len(str(c)), *(len(str(v)) for v in table[c])) for c in table.columns]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(table.columns, widths))]
+    lines += ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)) for row in table.iter_rows()]
+    return "\n".join(lines)
+
+
+def shuffled_label_control(catalog: pl.DataFrame, folds: pl.DataFrame, seed: int = 0) -> dict[str, float]:
+    """Logistic regression through the same folds with labels shuffled between groups.
+
+    Labels move with their dup_group (every clip of a group gets the same
+    shuffled label), so the control keeps the group structure; ROC-AUC near 0.5
+    says the real-label score is not produced by the split or the pipeline.
+    """
+    from fvc_assets.train.fold_training import fold_rows
+    from fvc_assets.train.models.base import FitContext
+    from fvc_assets.train.models.logistic_regression import LogisticRegressionModel
+    from fvc_assets.train.settings import TrainSettings
+
+    groups = folds.unique("dup_group").sort("dup_group")
+    rng = np.random.default_rng(seed)
+    shuffled = dict(zip(groups["dup_group"].to_list(), rng.permutation(groups["label"].to_list())))
+    relabelled = catalog.with_columns(pl.col("dup_group").replace_strict(shuffled, default=pl.col("label"))
+                                      .alias("label"))
+    relabelled_folds = folds.with_columns(pl.col("dup_group").replace_strict(shuffled, default=None).alias("label"))
+    scores, targets, per_fold = [], [], []
+    for fold in sorted(relabelled_folds["fold"].unique().to_list()):
+        train, test, _ = fold_rows(relabelled, relabelled_folds, fold)
+        if len(set(train["label"].to_list())) < 2 or test.height == 0:
+            continue
+        model = LogisticRegressionModel(TrainSettings(seed=seed))
+        model.fit(train, FitContext(root=Path("."), workdir=Path("."), frames_cache=Path(".")))
+        s = model.predict(test)
+        y = (test["label"] == "fake").cast(pl.Int64).to_numpy()
+        scores.append(s)
+        targets.append(y)
+        if len(np.unique(y)) == 2:
+            per_fold.append(binary_metrics(y, s)["roc_auc"])
+    pooled = binary_metrics(np.concatenate(targets), np.concatenate(scores))["roc_auc"] if scores else math.nan
+    return {"pooled_roc_auc": pooled, "mean_roc_auc": float(np.mean(per_fold)) if per_fold else math.nan,
+            "std_roc_auc": float(np.std(per_fold, ddof=1)) if len(per_fold) > 1 else math.nan}
+
+
+def plot_curves(predictions: pl.DataFrame, out_dir: Path) -> dict[str, Path]:
+    """ROC, PR and calibration (reliability) plots of every model's pooled held-out scores, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import brier_score_loss, precision_recall_curve, roc_curve
+
+    from fvc_resources.atomic import atomic_path
+
+    data = originals(predictions)
+    figures = {name: plt.subplots(figsize=(6, 5), dpi=100) for name in ("roc", "pr", "calibration")}
+    for (model,), frame in sorted(data.group_by("model"), key=lambda item: item[0]):
+        y, s = frame["target"].to_numpy(), frame["score"].to_numpy()
+        if len(np.unique(y)) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, s)
+        figures["roc"][1].plot(fpr, tpr, label=model)
+        precision, recall, _ = precision_recall_curve(y, s)
+        figures["pr"][1].plot(recall, precision, label=model)
+        observed, predicted = calibration_curve(y, s, n_bins=5, strategy="quantile")
+        figures["calibration"][1].plot(predicted, observed, marker="o",
+                                       label=f"{model} (Brier {brier_score_loss(y, s):.3f})")
+    labels = {"roc": ("false positive rate", "true positive rate", "ROC (held-out videos, all folds)"),
+              "pr": ("recall", "precision", "Precision-recall (held-out videos, all folds)"),
+              "calibration": ("mean predicted P(fake)", "fraction fake", "Calibration (quantile bins)")}
+    paths = {}
+    for name, (figure, axes) in figures.items():
+        if name in ("roc", "calibration"):
+            axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
+        x, y_label, title = labels[name]
+        axes.set(xlabel=x, ylabel=y_label, title=title, xlim=(0, 1), ylim=(0, 1.02))
+        axes.legend(fontsize=7, loc="lower right" if name != "pr" else "lower left")
+        figure.tight_layout()
+        target = out_dir / f"{name}.png"
+        with atomic_path(target) as tmp:
+            figure.savefig(tmp, format="png")
+        plt.close(figure)
+        paths[name] = target
+    return paths

@@ -1,0 +1,77 @@
+"""``model_comparison``: every model's folds side by side, plots, slices, the best model."""
+
+import polars as pl
+
+import dagster as dg
+from fvc_assets.ingest.preview import markdown_image
+from fvc_assets.partitions import FOLDS, MODELS
+from fvc_assets.train.comparison import (
+    best_model, comparison_table, markdown, plot_curves, pooled_metrics, shuffled_label_control, slice_scores,
+    summarize, weakest_slices,
+)
+from fvc_assets.train.fold_assets import fold_results, missing_fold_results
+from fvc_assets.train.fold_training import METRICS, PREDICTIONS
+from fvc_resources.atomic import write_json_atomic, write_parquet_atomic
+from fvc_resources.duckdb_views import refresh_views
+from fvc_resources.storage import StorageResource
+
+SUMMARY = "summary.parquet"
+BEST = "best_model.json"
+
+
+def read_all(storage: StorageResource, name: str) -> pl.DataFrame:
+    return pl.concat([pl.read_parquet(storage.train_dir / m / f"fold_{k}" / name)
+                      for m in MODELS for k in FOLDS if (storage.train_dir / m / f"fold_{k}" / name).exists()],
+                     how="diagonal_relaxed")
+
+
+@dg.asset(
+    deps=[fold_results],
+    group_name="train",
+    code_version="1",
+    kinds={"parquet", "matplotlib"},
+    description=(
+        "Mean ± std over folds of every metric per model, pooled out-of-fold ROC-AUC, ROC / PR / calibration "
+        "plots, scores per slice (resolution, codec, duration, platform), a label-shuffled control, and the "
+        "best model by mean ROC-AUC (used by `fvc predict`)."
+    ),
+)
+def model_comparison(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    missing = missing_fold_results(storage)
+    if missing:
+        raise dg.Failure(description="fold_results incomplete: " + ", ".join(f"{k} ({v})" for k, v in missing.items()),
+                         metadata={"missing": dg.MetadataValue.json(missing)})
+    metrics, predictions = read_all(storage, METRICS), read_all(storage, PREDICTIONS)
+    catalog, folds = pl.read_parquet(storage.catalog_path), pl.read_parquet(storage.folds_path)
+    summary = summarize(metrics)
+    pooled = pooled_metrics(predictions)
+    best = best_model(summary)
+    table = comparison_table(summary, pooled, list(MODELS))
+    control = shuffled_label_control(catalog, folds)
+    control_row = pl.DataFrame([{c: "" for c in table.columns}]).with_columns(
+        pl.lit("logistic_regression (shuffled labels)").alias("model"),
+        pl.lit(f"{control['mean_roc_auc']:.3f} ± {control['std_roc_auc']:.3f}").alias("roc_auc"),
+        pl.lit(f"{control['pooled_roc_auc']:.3f}").alias("pooled_roc_auc"),
+    )
+    shown = pl.concat([table, control_row])
+    slices = slice_scores(predictions, catalog)
+    out = storage.comparison_dir
+    write_parquet_atomic(out / SUMMARY, summary)
+    write_parquet_atomic(out / "pooled.parquet", pooled)
+    write_parquet_atomic(out / "slices.parquet", slices)
+    write_parquet_atomic(out / "table.parquet", shown)
+    write_json_atomic(out / BEST, {"best_model": best, "by": "mean roc_auc over folds", "models": list(MODELS),
+                                   "shuffled_control": control})
+    plots = plot_curves(predictions, out)
+    refresh_views(storage.root, storage.duckdb_path)
+    context.log.info("\n" + markdown(shown))
+    metadata = {
+        "comparison": dg.MetadataValue.md(markdown(shown)),
+        "best_model": best or "none",
+        "shuffled_control_roc_auc": dg.MetadataValue.float(control["pooled_roc_auc"]),
+        "weakest_slices_of_best": dg.MetadataValue.md(markdown(weakest_slices(slices, best))) if best else "-",
+        "output": dg.MetadataValue.path(str(out)),
+    }
+    for name, path in plots.items():
+        metadata[f"{name}_plot"] = dg.MetadataValue.md(markdown_image(path.read_bytes(), name))
+    return dg.MaterializeResult(metadata=metadata)

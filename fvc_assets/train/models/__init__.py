@@ -1,0 +1,1 @@
+"""Model registry: one module per model, imported only when that model is used."""

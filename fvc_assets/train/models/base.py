@@ -1,0 +1,34 @@
+"""What every model offers the fold trainer: fit, predict, save, load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import polars as pl
+
+from fvc_assets.train.settings import TrainSettings
+
+
+@dataclass
+class FitContext:
+    root: Path  # data root: clip paths in the catalog are relative to it
+    workdir: Path  # this model x fold's folder (checkpoints live here)
+    frames_cache: Path  # decoded-frame cache shared by every deep model and fold
+    log: Callable[[str], None] = print
+    info: dict = field(default_factory=dict)  # filled by fit: epochs run, resumed from, ...
+
+
+class TrainableModel(Protocol):
+    name: str
+    settings: TrainSettings
+
+    def fit(self, train: pl.DataFrame, context: FitContext) -> None: ...
+
+    def predict(self, clips: pl.DataFrame, context: FitContext) -> np.ndarray: ...
+
+    def save(self, folder: Path) -> None: ...
+
+    def load(self, folder: Path) -> None: ...

@@ -1,0 +1,23 @@
+"""What the 3D video networks share: (B, T, 3, S, S) in, channels-first clips for the network."""
+
+from __future__ import annotations
+
+from fvc_assets.train.models.deep import DeepModel, load_local_or_hub_state
+
+
+class Video3dModel(DeepModel):
+    """Subclasses give ``build_network()`` and optionally ``hub_url`` for pretrained weights."""
+
+    hub_url: str | None = None
+
+    def build_network(self):
+        raise NotImplementedError
+
+    def network(self):
+        net = self.build_network()
+        if self.settings.pretrained:
+            load_local_or_hub_state(net, self.name, self.settings.weights_path, self.hub_url)
+        return net
+
+    def forward(self, x):
+        return self.net(x.permute(0, 2, 1, 3, 4)).reshape(x.shape[0])  # (B, 3, T, S, S)

@@ -1,0 +1,31 @@
+"""A timm ViT as a per-frame feature extractor, with pretrained loading that fails clearly."""
+
+from __future__ import annotations
+
+from fvc_assets.train.models.deep import PretrainedWeightsError
+from fvc_assets.train.settings import TrainSettings
+
+
+def vit_backbone(settings: TrainSettings):
+    """timm model without its classifier (num_classes=0): (N, 3, S, S) -> (N, embed_dim)."""
+    import timm
+
+    kwargs = {"num_classes": 0, "img_size": settings.image_size}
+    if settings.pretrained and settings.weights_path:
+        kwargs["pretrained_cfg_overlay"] = {"file": settings.weights_path}
+    try:
+        return timm.create_model(settings.backbone, pretrained=settings.pretrained, **kwargs)
+    except Exception as exc:
+        if not settings.pretrained:
+            raise
+        where = settings.weights_path or "the Hugging Face hub"
+        raise PretrainedWeightsError(
+            f"{settings.backbone}: pretrained weights could not be loaded from {where}: {exc}. "
+            "Set weights_path to a local file, or pretrained=false to train from scratch."
+        ) from exc
+
+
+def frame_embeddings(backbone, x):
+    """(B, T, 3, S, S) -> (B, T, D)."""
+    b, t = x.shape[:2]
+    return backbone(x.flatten(0, 1)).view(b, t, -1)

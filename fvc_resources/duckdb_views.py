@@ -1,0 +1,54 @@
+"""``$FVC_DATA_DIR/fvc.duckdb``: views over the platform's parquet files, for SQL from any DuckDB client.
+
+The database holds only views (no data), so it is rebuilt whole into a temp
+file and renamed over the old one: no writer ever holds a lock that readers
+or other steps would wait on, and a reader sees either the old or the new file.
+A view whose files do not exist yet is an empty view with the right columns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fvc_resources.atomic import atomic_path
+
+# view -> (glob relative to the data root, columns for the empty view)
+VIEWS: dict[str, tuple[str, dict[str, str]]] = {
+    "clips": ("catalog/video_catalog.parquet", {"clip_id": "VARCHAR", "video_id": "VARCHAR", "label": "VARCHAR",
+                                                "dup_group": "VARCHAR"}),
+    "folds": ("catalog/folds.parquet", {"video_id": "VARCHAR", "dup_group": "VARCHAR", "fold": "BIGINT"}),
+    "predictions": ("train/*/fold_*/predictions.parquet",
+                    {"model": "VARCHAR", "fold": "BIGINT", "clip_id": "VARCHAR", "video_id": "VARCHAR",
+                     "label": "VARCHAR", "score": "DOUBLE"}),
+    "metrics": ("train/*/fold_*/metrics.parquet",
+                {"model": "VARCHAR", "fold": "BIGINT", "metric": "VARCHAR", "value": "DOUBLE"}),
+    "comparison": ("comparison/summary.parquet", {"model": "VARCHAR", "metric": "VARCHAR", "mean": "DOUBLE",
+                                                  "std": "DOUBLE"}),
+}
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def view_sql(name: str, root: Path) -> str:
+    pattern, columns = VIEWS[name]
+    if any(root.glob(pattern)):
+        # union_by_name: files written by different code versions may differ in optional columns
+        source = f"read_parquet({_sql_string(str(root / pattern))}, union_by_name = true)"
+        return f"CREATE VIEW {name} AS SELECT * FROM {source}"
+    empty = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in columns.items())
+    return f"CREATE VIEW {name} AS SELECT {empty} WHERE false"
+
+
+def refresh_views(root: str | Path, database: str | Path) -> Path:
+    """Rebuild the views database at ``database`` for the data under ``root``."""
+    import duckdb
+
+    root, database = Path(root).absolute(), Path(database)
+    with atomic_path(database) as tmp:
+        tmp.unlink()  # duckdb wants to create the file itself
+        with duckdb.connect(str(tmp)) as connection:
+            for name in VIEWS:
+                connection.execute(view_sql(name, root))
+    return database
