@@ -108,12 +108,14 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fvc_assets.demo.corpus import DEFAULT_VIDEOS
+
     parser = argparse.ArgumentParser(prog="fvc", description="FVC fake-video classification platform")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo-corpus", help="write a deterministic demo corpus and its FVC manifest")
     demo.add_argument("--out", type=Path, required=True, help="folder to write into (e.g. data/inbox)")
-    demo.add_argument("--videos", type=int, default=24, help="number of videos (default 24)")
+    demo.add_argument("--videos", type=int, default=DEFAULT_VIDEOS, help=f"number of videos (default {DEFAULT_VIDEOS})")
     demo.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     demo.set_defaults(func=_cmd_demo_corpus)
 

@@ -1,0 +1,102 @@
+"""Feature models, metrics, collinearity removal, the ensemble and the shuffled-label control."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from fvc_assets.train.comparison import shuffled_label_control
+from fvc_assets.train.feature_prep import CollinearityFilter
+from fvc_assets.train.fold_training import MissingBaseResults, train_fold
+from fvc_assets.train.metrics import binary_metrics, confusion
+from fvc_assets.train.models.registry import build_model
+from fvc_assets.train.settings import DEMO_SETTINGS
+from tests.train_data import synthetic_catalog
+
+FEATURE_MODELS = ["logistic_regression", "linear_svm", "xgboost"]
+
+
+def test_metrics_on_known_scores():
+    y = np.array([0, 0, 1, 1])
+    perfect = binary_metrics(y, np.array([0.0, 0.0, 1.0, 1.0]))
+    assert perfect["roc_auc"] == 1.0 and perfect["accuracy"] == 1.0 and perfect["brier"] == 0.0
+    reversed_ = binary_metrics(y, np.array([0.9, 0.8, 0.2, 0.1]))
+    assert reversed_["roc_auc"] == 0.0 and reversed_["recall"] == 0.0
+    assert confusion(y, np.array([0.9, 0.1, 0.6, 0.4])) == {
+        "true_negative": 1, "false_positive": 1, "false_negative": 1, "true_positive": 1}
+    assert math.isnan(binary_metrics(np.array([1, 1]), np.array([0.2, 0.9]))["roc_auc"])
+    with pytest.raises(ValueError, match="NaN"):
+        binary_metrics(y, np.array([0.1, np.nan, 0.3, 0.4]))
+
+
+def test_collinearity_filter_drops_near_copies_and_constants():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=200), rng.normal(size=200)
+    x = np.column_stack([a, 3 * a + rng.normal(scale=0.01, size=200), b, np.ones(200), -b])
+    kept = CollinearityFilter(0.95).fit(x).keep_
+    assert kept.tolist() == [0, 2]
+
+
+@pytest.mark.parametrize("name", FEATURE_MODELS)
+def test_feature_model_learns_scores_and_round_trips(name, tmp_path):
+    catalog, folds = synthetic_catalog()
+    outcome = train_fold(name, 0, catalog, folds, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "w",
+                         frames_cache=tmp_path / "c", train_dir=tmp_path)
+    assert outcome.metrics["roc_auc"] > 0.9
+    held_out = set(folds.filter(pl.col("fold") == 0)["video_id"].to_list())
+    originals = outcome.predictions.filter(pl.col("augmentation") == "original")
+    assert set(originals["video_id"].to_list()) == held_out  # one score per held-out video
+    assert originals.height == len(held_out)
+    assert outcome.info["training_clips"] == catalog.filter(~pl.col("video_id").is_in(sorted(held_out))).height
+    assert (tmp_path / "w" / "predictions.parquet").exists() and (tmp_path / "w" / "metrics.parquet").exists()
+    # A saved model scores exactly as the fitted one.
+    loaded = build_model(name, DEMO_SETTINGS)
+    loaded.load(tmp_path / "w")
+    clips = outcome.predictions.select("clip_id").join(catalog, on="clip_id", how="left", maintain_order="left")
+    assert np.allclose(loaded.predict(clips), outcome.predictions["score"].to_numpy())
+
+
+def test_shuffled_labels_score_near_chance_while_real_labels_do_not(tmp_path):
+    catalog, folds = synthetic_catalog(n_groups=60, seed=1)
+    control = shuffled_label_control(catalog, folds, seed=0)
+    assert abs(control["pooled_roc_auc"] - 0.5) < 0.2
+    scores = []
+    for fold in range(5):
+        outcome = train_fold("logistic_regression", fold, catalog, folds, DEMO_SETTINGS, root=tmp_path,
+                             workdir=tmp_path / f"fold_{fold}", frames_cache=tmp_path, train_dir=tmp_path)
+        scores.append(outcome.metrics["roc_auc"])
+    assert np.mean(scores) > 0.9
+
+
+def _base_predictions(train_dir: Path, catalog, folds, tmp_path):
+    for name in ("logistic_regression", "xgboost"):
+        for fold in range(5):
+            train_fold(name, fold, catalog, folds, DEMO_SETTINGS, root=tmp_path, workdir=train_dir / name / f"fold_{fold}",
+                       frames_cache=tmp_path, train_dir=train_dir)
+
+
+def test_ensemble_never_sees_the_labels_of_the_fold_it_scores(tmp_path):
+    catalog, folds = synthetic_catalog(seed=2)
+    train_dir = tmp_path / "train"
+    with pytest.raises(MissingBaseResults, match="logistic_regression/fold_0"):
+        train_fold("ensemble", 0, catalog, folds, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "e",
+                   frames_cache=tmp_path, train_dir=train_dir, ensemble_members=["logistic_regression", "xgboost"])
+    _base_predictions(train_dir, catalog, folds, tmp_path)
+    members = ["logistic_regression", "xgboost"]
+    first = train_fold("ensemble", 1, catalog, folds, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "e1",
+                       frames_cache=tmp_path, train_dir=train_dir, ensemble_members=members)
+    assert first.metrics["roc_auc"] > 0.9
+    held_out = folds.filter(pl.col("fold") == 1).height
+    assert first.info["training_clips"] == folds.height - held_out
+    # Flip the labels of fold 1 in every base model's predictions: the ensemble for fold 1 must not change.
+    for name in members:
+        path = train_dir / name / "fold_1" / "predictions.parquet"
+        flipped = pl.read_parquet(path).with_columns(
+            pl.when(pl.col("label") == "fake").then(pl.lit("real")).otherwise(pl.lit("fake")).alias("label"),
+            (1 - pl.col("target")).alias("target"))
+        flipped.write_parquet(path)
+    second = train_fold("ensemble", 1, catalog, folds, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "e2",
+                        frames_cache=tmp_path, train_dir=train_dir, ensemble_members=members)
+    assert np.allclose(first.predictions["score"].to_numpy(), second.predictions["score"].to_numpy())
