@@ -1,6 +1,6 @@
 """Run every benchmark: `.venv/bin/python -m benchmarks` (or `make bench`)."""
 
-from benchmarks import sampling, stages12, stages34
+from benchmarks import sampling, stages12, stages34, training
 
 if __name__ == "__main__":
     sampling.main()
@@ -8,3 +8,5 @@ if __name__ == "__main__":
     stages12.main()
     print()
     stages34.main()
+    print()
+    training.main()

@@ -92,6 +92,49 @@ def _print_comparison() -> None:
     print(f"\nbest model by mean ROC-AUC: {best['best_model']}; plots and tables in {out}")
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from fvc_assets.environment import configure_environment
+
+    configure_environment()
+    from fvc_assets.predict import as_json, predict_videos
+    from fvc_resources.storage import StorageResource
+
+    storage = StorageResource()
+    model = args.model
+    if model is None:
+        best = storage.comparison_dir / "best_model.json"
+        if not best.exists():
+            print(f"no model comparison at {best}: run `fvc run` first, or name a model with --model", file=sys.stderr)
+            return 2
+        model = json.loads(best.read_text())["best_model"]
+    predictions = predict_videos([Path(p).absolute() for p in args.videos], storage.root, storage.train_dir,
+                                 storage.frames_cache_dir, storage.predict_dir, model)
+    if args.json:
+        print(as_json(predictions))
+    else:
+        width = max(len(p.path) for p in predictions)
+        print(f"{'video'.ljust(width)}  P(fake)  model (mean of its fold models)")
+        for p in predictions:
+            value = f"{p.probability_fake:.3f}  " if p.probability_fake is not None else "error    "
+            print(f"{p.path.ljust(width)}  {value} {p.model}{'  ' + p.error if p.error else ''}")
+    return 0 if all(p.probability_fake is not None for p in predictions) else 1
+
+
+def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from fvc_assets.environment import configure_environment
+
+    configure_environment()
+    from fvc_resources.tracking import default_artifact_root, default_tracking_uri
+
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", default_tracking_uri(),
+               "--default-artifact-root", default_artifact_root(), "--host", args.host, "--port", str(args.port)]
+    return subprocess.call(command)
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
     import os
     import subprocess
@@ -136,6 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=_cmd_ui)
+    predict = sub.add_parser(
+        "predict", help="probability that each video is fake, from the best model (or --model)",
+        description="Runs stages 1-4 on each video (into $FVC_DATA_DIR/predict/) and averages the five fold models.",
+    )
+    predict.add_argument("videos", nargs="+", help="video files (read only)")
+    predict.add_argument("--model", help="a trained model's name (default: best by mean ROC-AUC)")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict.set_defaults(func=_cmd_predict)
+
+    mlflow_ui = sub.add_parser("mlflow-ui", help="open the MLflow UI on the embedded store (127.0.0.1)")
+    mlflow_ui.add_argument("--host", default="127.0.0.1")
+    mlflow_ui.add_argument("--port", type=int, default=5000)
+    mlflow_ui.set_defaults(func=_cmd_mlflow_ui)
     return parser
 
 

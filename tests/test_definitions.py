@@ -36,7 +36,7 @@ def test_definitions_import_stays_light():
     code = (
         "import sys, time; t = time.perf_counter(); import fvc_assets.definitions; "
         "print(time.perf_counter() - t); "
-        "print(sorted(m for m in ('torch', 'diffusers', 'timm', 'mlflow') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'diffusers', 'timm', 'mlflow', 'sklearn', 'xgboost', 'duckdb', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[1] == "[]"
@@ -49,3 +49,30 @@ def test_gpu_pool_limit_is_one(fvc_env):
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
     ensure_pools(instance)
     assert instance.event_log_storage.get_concurrency_info(GPU_POOL).slot_count == 1
+
+
+def test_stage5_assets_partitions_and_jobs():
+    from fvc_assets.definitions import defs
+
+    fold_results = defs.resolve_assets_def("fold_results")
+    partitions = fold_results.partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    assert {d.name for d in partitions.partitions_defs} == {"model", "fold"}
+    keys = partitions.get_partition_keys()
+    assert len(keys) == 9 * 5
+    assert dg.MultiPartitionKey({"model": "ensemble", "fold": "4"}) in keys
+    assert [spec.name for spec in defs.resolve_assets_def("folds").check_specs] == ["no_leakage"]
+    assert next(iter(defs.resolve_assets_def("folds").check_specs)).blocking
+    for job in ("catalog", "train", "compare"):
+        defs.resolve_job_def(job)
+
+
+def test_extra_models_join_the_model_dimension_by_configuration():
+    code = "from fvc_assets.partitions import MODELS; print(' '.join(MODELS))"
+    env = {**os.environ, "FVC_EXTRA_MODELS": "r2plus1d,i3d"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split()[-2:] == ["r2plus1d", "i3d"] and len(out.stdout.split()) == 11
+    bad = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env={**os.environ, "FVC_MODELS": "resnet9000"},
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown model 'resnet9000'" in bad.stderr

@@ -40,8 +40,9 @@ def augment_video(
     encoder_options: dict[str, str] | None = None,
     path_root: str | Path | None = None,
     workers: int | None = None,
+    indices: tuple[int, ...] = CLIP_INDICES,
 ) -> list[dict]:
-    """Write the 11 clips of one video and return their clip-table rows.
+    """Write the 11 clips of one video (or those in ``indices``) and return their clip-table rows.
 
     The source is decoded once, in chunks, upright (display rotation applied);
     each chunk is transformed and handed to all 11 encoders, so memory holds one
@@ -50,16 +51,18 @@ def augment_video(
     """
     source, clips_dir = Path(source), Path(clips_dir)
     fps = fps if fps and fps > 0 else 25.0
-    transforms = {idx: build_transform(video_id, idx, global_seed) for idx in CLIP_INDICES}
+    if ORIGINAL_INDEX not in indices:
+        raise ValueError("the original clip is always written")
+    transforms = {idx: build_transform(video_id, idx, global_seed) for idx in indices}
     writers: dict[int, ClipWriter] = {}
     try:
-        for idx in CLIP_INDICES:
+        for idx in indices:
             writers[idx] = ClipWriter(clips_dir / f"{clip_name(idx)}.mp4", fps, options=encoder_options)
         # Clips are independent: transform + encode them on worker threads (OpenCV and
         # FFmpeg release the GIL); one task per clip per chunk keeps each clip in order.
         with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
             for chunk in iter_chunks(source, chunk_frames, max_frames=max_frames, upright=True):
-                tasks = [pool.submit(_write, writers[idx], transforms[idx], chunk) for idx in CLIP_INDICES]
+                tasks = [pool.submit(_write, writers[idx], transforms[idx], chunk) for idx in indices]
                 for task in tasks:
                     task.result()
         if writers[ORIGINAL_INDEX].frames == 0:

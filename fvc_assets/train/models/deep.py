@@ -9,6 +9,7 @@ the training clips are the same.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -200,7 +201,12 @@ class DeepModel:
         import torch
 
         device = resolve_device(self.settings.device)
-        net = self.network()
+        trained = self.settings
+        self.settings = dataclasses.replace(trained, pretrained=False)  # the saved weights replace pretrained ones
+        try:
+            net = self.network()
+        finally:
+            self.settings = trained
         net.load_state_dict(torch.load(Path(folder) / MODEL_FILE, map_location=device, weights_only=True))
         self.net = net.to(device)
 

@@ -1,0 +1,114 @@
+"""``fvc predict``: P(fake) for videos outside the training partitions.
+
+Each video goes through the same code as the pipeline (stage 1's original
+clip, the 15 stage-2 features, the 256-pixel scaled clip, the 8 stage-4
+features) into a work folder under ``$FVC_DATA_DIR/predict/<content hash>/``;
+input files are only read. It is then scored by the five fold models of one
+model (the best by mean ROC-AUC unless one is named), and the five scores are
+averaged. Model files are loaded only from the data root.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from fvc_assets.augment.clips import augment_video
+from fvc_assets.augment.transforms import ORIGINAL_INDEX
+from fvc_assets.features.extract import clip_features
+from fvc_assets.features.handcrafted import frames_to_sample
+from fvc_assets.features.scaled import aggregate_scaled
+from fvc_assets.ingest.registration import file_sha256
+from fvc_assets.scale.letterbox import scale_clip
+from fvc_assets.train.fold_training import MODEL_INFO
+from fvc_assets.train.models.base import FitContext
+from fvc_assets.train.models.registry import build_model, spec
+from fvc_assets.train.settings import TrainSettings
+from fvc_resources.video import VideoError, probe, sample_frames
+
+SCALE_TARGET = 256
+
+
+@dataclass
+class Prediction:
+    path: str
+    probability_fake: float | None
+    model: str
+    folds: int
+    error: str = ""
+
+
+def _count(frames: int) -> int:
+    return frames_to_sample(frames, 0.10, 5, 50)  # FrameSamplingResource's defaults
+
+
+def prepare_video(path: Path, root: Path, work_dir: Path) -> pl.DataFrame:
+    """One catalog-like row (features, scaled_path relative to ``root``) for the video at ``path``."""
+    facts = probe(path)
+    video_id = "predict_" + work_dir.name
+    rows = augment_video(path, work_dir / "clips", video_id=video_id, label="unknown", dup_group=video_id,
+                         fps=facts.fps, indices=(ORIGINAL_INDEX,))
+    clip = work_dir / "clips" / "original.mp4"
+    handcrafted = clip_features(clip, _count)
+    handcrafted.pop("frames_sampled")
+    scaled_path = work_dir / "scaled" / "original.mp4"
+    size = scale_clip(clip, scaled_path, SCALE_TARGET)
+    scaled, _ = aggregate_scaled(s.image for s in sample_frames(scaled_path, _count(probe(scaled_path).frame_count)))
+    return pl.DataFrame([{
+        "clip_id": rows[0]["clip_id"], "video_id": video_id, "augmentation": "original", "label": "unknown",
+        **handcrafted, **scaled,
+        "is_upscaled": float(size["is_upscaled"]), "is_downscaled": float(size["is_downscaled"]),
+        "scaled_path": str(scaled_path.relative_to(root)),
+    }])
+
+
+def fold_folders(train_dir: Path, model: str, root: Path) -> list[Path]:
+    folders = sorted(p for p in (train_dir / model).glob("fold_*") if (p / MODEL_INFO).exists())
+    for folder in folders:
+        if not folder.resolve().is_relative_to(root.resolve()):
+            raise PermissionError(f"{folder}: refusing to load a model from outside the data root {root}")
+    return folders
+
+
+def load_fold_model(folder: Path, name: str):
+    settings = TrainSettings(**json.loads((folder / MODEL_INFO).read_text())["settings"])
+    model = build_model(name, settings)
+    model.load(folder)
+    return model
+
+
+def score_fold(name: str, folder: Path, row: pl.DataFrame, context: FitContext, train_dir: Path) -> float:
+    model = load_fold_model(folder, name)
+    if spec(name).inputs == "scores":
+        members = np.array([[score_fold(m, train_dir / m / folder.name, row, context, train_dir)
+                             for m in model.members]])
+        return float(model.predict_scores(members)[0])
+    return float(model.predict(row, context)[0])
+
+
+def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache: Path, predict_dir: Path,
+                   model: str) -> list[Prediction]:
+    folders = fold_folders(train_dir, model, root)
+    if not folders:
+        raise SystemExit(f"no trained folds of {model!r} under {train_dir / model}: run `fvc run` first")
+    context = FitContext(root=root, workdir=predict_dir, frames_cache=frames_cache)
+    out = []
+    for path in paths:
+        try:
+            if not path.is_file():
+                raise VideoError(path, "no such file")
+            work_dir = predict_dir / file_sha256(path)[:16]
+            row = prepare_video(path, root, work_dir)
+            scores = [score_fold(model, folder, row, context, train_dir) for folder in folders]
+            out.append(Prediction(str(path), float(np.mean(scores)), model, len(scores)))
+        except (VideoError, ValueError) as exc:
+            out.append(Prediction(str(path), None, model, 0, str(exc)))
+    return out
+
+
+def as_json(predictions: list[Prediction]) -> str:
+    return json.dumps([asdict(p) for p in predictions], indent=2)

@@ -1,0 +1,139 @@
+"""Stage 5 end to end: ``fvc run`` on a demo corpus, then DuckDB, MLflow, Dagster records and ``fvc predict``.
+
+A real Dagster instance, a real MLflow sqlite store, real videos. The model
+list is cut to one model of each kind (the others are tested on their own in
+test_deep_models / test_feature_models) to keep the suite fast on 2 cores.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from fvc_assets.train.catalog import FEATURE_COLUMNS
+
+FVC = [sys.executable, "-m", "fvc_assets.cli"]
+MODELS = ["logistic_regression", "xgboost", "naive_cnn", "x3d", "ensemble"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    home, data = root / "dagster_home", root / "data"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "FVC_DATA_DIR": str(data), "FVC_MODELS": " ".join(MODELS)}
+    subprocess.run([*FVC, "demo-corpus", "--out", str(data / "inbox"), "--videos", "20", "--seed", "0"],
+                   env=env, check=True, capture_output=True)
+    run = subprocess.run([*FVC, "run", "--jobs", "2"], env=env, capture_output=True, text=True, timeout=1500)
+    return home, data, env, run
+
+
+def test_fvc_run_trains_every_model_and_fold_and_prints_the_comparison(trained):
+    home, data, env, run = trained
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "20 video partition(s) run, 0 failed" in run.stdout
+    assert f"{1 + 5 * len(MODELS) + 1} training run(s), 0 failed" in run.stdout
+    table = run.stdout.split("Model comparison")[1]
+    for model in MODELS:
+        assert f"\n{model} " in table
+    assert "logistic_regression (shuffled labels)" in table
+    assert "best model by mean ROC-AUC: " in table
+
+
+def test_duckdb_views_answer_questions_over_clips_folds_and_results(trained):
+    _, data, _, _ = trained
+    with duckdb.connect(str(data / "fvc.duckdb"), read_only=True) as db:
+        clips = db.sql("SELECT * FROM clips").pl()
+        assert clips.height == 20 * 11
+        assert set(FEATURE_COLUMNS) <= set(clips.columns)
+        assert {"label", "dup_group", "video_id", "augmentation", "clip_path", "scaled_path"} <= set(clips.columns)
+        folds = db.sql("SELECT video_id, dup_group, fold FROM folds").pl()
+        assert folds.height == 20 and set(folds["fold"].to_list()) == {0, 1, 2, 3, 4}
+        # No group on both sides of a split, asked in SQL.
+        assert db.sql("SELECT dup_group FROM folds GROUP BY dup_group HAVING count(DISTINCT fold) > 1").fetchall() == []
+        held_out = db.sql("SELECT model, count(*) FROM predictions WHERE augmentation = 'original' "
+                          "GROUP BY model ORDER BY model").fetchall()
+        assert held_out == sorted((m, 20) for m in MODELS)  # every video scored once per model, out of fold
+        metrics = db.sql("SELECT DISTINCT metric FROM metrics").pl()["metric"].to_list()
+        assert {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier"} <= set(metrics)
+        finite = db.sql("SELECT count(*) FROM metrics WHERE metric IN ('accuracy','brier') AND isfinite(value)")
+        assert finite.fetchone()[0] == 2 * 5 * len(MODELS)
+
+
+def test_dagster_records_checks_and_partitions(trained):
+    home, _, env, _ = trained
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        instance = dg.DagsterInstance.get()
+        partitions = instance.get_materialized_partitions(dg.AssetKey("fold_results"))
+        assert len(partitions) == 5 * len(MODELS)
+        for key, name in [("folds", "no_leakage"), ("video_catalog", "catalog_sane"),
+                          ("fold_results", "all_models_and_folds_present")]:
+            check_key = dg.AssetCheckKey(dg.AssetKey(key), name)
+            records = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=1)
+            assert records and records[0].status.value == "SUCCEEDED", (key, name)
+        comparison = instance.fetch_materializations(dg.AssetKey("model_comparison"), limit=1).records
+        metadata = comparison[0].asset_materialization.metadata
+        assert metadata["best_model"].value in MODELS
+        for plot in ("roc_plot", "pr_plot", "calibration_plot"):
+            assert "data:image/png;base64," in metadata[plot].value
+    finally:
+        os.environ.pop("DAGSTER_HOME", None)
+
+
+def test_every_fold_is_an_mlflow_run_tagged_with_its_dagster_run(trained):
+    from mlflow import MlflowClient
+
+    home, data, _, _ = trained
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    experiments = {e.name: e.experiment_id for e in client.search_experiments()}
+    assert {f"fvc/{m}" for m in MODELS} <= set(experiments)
+    runs = client.search_runs([experiments[f"fvc/{m}"] for m in MODELS], max_results=1000)
+    assert len(runs) == 5 * len(MODELS)
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert {"model", "fold", "dagster_run_id", "data_version"} <= set(run.data.tags)
+        assert "roc_auc" in run.data.metrics or "accuracy" in run.data.metrics
+    artifacts = client.list_artifacts(runs[0].info.run_id, "model")
+    assert artifacts, "the fitted model is an MLflow artifact"
+
+
+def test_comparison_slices_and_best_model_files(trained):
+    _, data, _, _ = trained
+    out = data / "comparison"
+    best = json.loads((out / "best_model.json").read_text())
+    assert best["best_model"] in MODELS
+    slices = pl.read_parquet(out / "slices.parquet")
+    assert {"resolution", "codec", "duration", "platform"} <= set(slices["slice"].to_list())
+    for name in ("roc", "pr", "calibration"):
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fvc_predict_scores_new_videos_without_touching_them(trained, tmp_path):
+    _, data, env, _ = trained
+    subprocess.run([*FVC, "demo-corpus", "--out", str(tmp_path / "new"), "--videos", "2", "--seed", "9"],
+                   env=env, check=True, capture_output=True)
+    videos = sorted(p for p in (tmp_path / "new").iterdir() if p.suffix != ".csv")
+    before = {p: p.read_bytes() for p in videos}
+    broken = tmp_path / "new" / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    result = subprocess.run([*FVC, "predict", "--json", *map(str, videos), str(broken)], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1  # the broken file fails, the others are scored
+    rows = {r["path"]: r for r in json.loads(result.stdout)}
+    best = json.loads((data / "comparison" / "best_model.json").read_text())["best_model"]
+    for video in videos:
+        row = rows[str(video)]
+        assert 0.0 <= row["probability_fake"] <= 1.0 and row["model"] == best and row["folds"] == 5
+    assert rows[str(broken)]["probability_fake"] is None and str(broken) in rows[str(broken)]["error"]
+    assert all(p.read_bytes() == b for p, b in before.items())
+    assert not set(data.joinpath("videos").iterdir()) & {data / "videos" / v.stem for v in videos}
+    named = subprocess.run([*FVC, "predict", "--model", "ensemble", str(videos[0])], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert named.returncode == 0 and "ensemble" in named.stdout
