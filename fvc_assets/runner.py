@@ -60,7 +60,22 @@ def register_inbox(instance: dg.DagsterInstance, storage: StorageResource) -> tu
     return [r.key for r in new], rejected
 
 
+def failed_checks_message(result: dg.ExecuteInProcessResult) -> str:
+    """'check failed: what it names' for every failed blocking check of the run ('' if none)."""
+    parts = []
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        named = [f"{k}={v.value}" for k, v in evaluation.metadata.items() if k in ("problems", "missing")]
+        parts.append(f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed"
+                     + (f": {'; '.join(named)}" if named else ""))
+    return "; ".join(parts)
+
+
 def step_failure_message(result: dg.ExecuteInProcessResult) -> str:
+    checks = failed_checks_message(result)
+    if checks:
+        return checks
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             error = event.step_failure_data.error

@@ -88,3 +88,13 @@ def test_demo_corpus_then_fvc_run(fvc_env, tmp_path):
     again = subprocess.run([*FVC, "run", "--partition", "my_video"], env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "1 video partition(s) run, 0 failed, 0 newly registered" in again.stdout
+
+    # Too few labelled groups for five folds: stage 5 stops at the blocking leakage check, and says why.
+    from fvc_assets.train_runner import run_training
+
+    training = run_training()
+    assert [o.name for o in training.outcomes] == ["catalog + folds"]
+    assert not training.outcomes[0].success
+    assert "check no_leakage on folds failed" in training.outcomes[0].error
+    assert "holds no" in training.outcomes[0].error
+    assert not (data / "train").exists(), "no model trains on a split that failed its leakage check"
