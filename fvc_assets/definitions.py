@@ -16,6 +16,7 @@ from fvc_assets.train.assets import folds, video_catalog
 from fvc_assets.train.comparison_assets import model_comparison
 from fvc_assets.train.fold_assets import all_models_and_folds_present, fold_results
 from fvc_resources.autoencoder import AutoencoderResource
+from fvc_resources.slurm.executor import fvc_executor
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
 from fvc_resources.tracking import MlflowTracking
@@ -28,6 +29,8 @@ defs = dg.Definitions(
         video_catalog, folds, fold_results, model_comparison,
     ],
     asset_checks=[all_models_and_folds_present],
+    # Multiprocess by default; FVC_EXECUTOR=slurm or run config `execution: {config: {slurm: {...}}}` for SLURM.
+    executor=fvc_executor,
     jobs=[video_pipeline_job, catalog_job, train_job, compare_job],
     sensors=[inbox_sensor_factory(VIDEO_PIPELINE_JOB)],
     resources={

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and benchmarks use, only when missing.
+# Installs the Debian packages the tests and benchmarks use (ffmpeg; slurm-wlm and
+# munge for the SLURM executor's tests), only when missing.
 # Idempotent; needs root (or sudo) the first time on a fresh machine.
 set -euo pipefail
 
+# Daemons live in /usr/sbin, which a non-root PATH may lack.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+
 missing=()
-command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+have ffmpeg || missing+=(ffmpeg)
+# A single-node SLURM cluster for the SLURM executor's tests (scripts/slurm-local.sh).
+{ have slurmctld && have slurmd && have sbatch; } || missing+=(slurm-wlm)
+have munged || missing+=(munge)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -63,7 +63,7 @@ def test_duckdb_views_answer_questions_over_clips_folds_and_results(trained):
         metrics = db.sql("SELECT DISTINCT metric FROM metrics").pl()["metric"].to_list()
         assert {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier"} <= set(metrics)
         finite = db.sql("SELECT count(*) FROM metrics WHERE metric IN ('accuracy','brier') AND isfinite(value)")
-        assert finite.fetchone()[0] == 2 * 5 * len(MODELS)
+        assert finite.fetchall()[0][0] == 2 * 5 * len(MODELS)
 
 
 def test_dagster_records_checks_and_partitions(trained):

@@ -86,6 +86,7 @@ def scaled_checks(clips: list[dict], rows: list[dict], failures: dict[str, str],
     code_version="1",
     kinds={"video", "parquet"},
     pool="gpu",  # the autoencoder method uses the GPU: one such step at a time per instance
+    op_tags={"slurm/gres": "gpu:1"},  # under the SLURM executor, the job asks for a GPU
     check_specs=[
         dg.AssetCheckSpec(SCALED_COMPLETE, asset="scaled_videos", blocking=True,
                           description="Every stage-1 clip has a scaled clip whose longer side is the target."),

@@ -38,7 +38,7 @@ class TrainSettings:
 
 # Small enough for 2 CPU cores: the demo and the tests.
 DEMO_SETTINGS = TrainSettings(
-    backbone="vit_tiny_patch16_224", frames=4, image_size=64, epochs=3, batch_size=8, grad_accum_steps=1,
+    backbone="vit_tiny_patch16_224", frames=4, image_size=64, epochs=1, batch_size=8, grad_accum_steps=1,
     model_depth=18, x3d_width_factor=1.0, x3d_depth_factor=1.0, max_augmented_per_video=2, threads=0,
 )
 # The defaults, for a GPU node.

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 from fvc_assets.train.models.deep import DeepModel, load_local_or_hub_state
+
+# pytorchvideo 0.1.5 decorates its Swish with torch.jit.script, which torch 2.14 flags on every import.
+warnings.filterwarnings("ignore", message=r"`torch.jit.script` is deprecated", category=FutureWarning)
 
 
 class Video3dModel(DeepModel):
