@@ -109,6 +109,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             print(f"no model comparison at {best}: run `fvc run` first, or name a model with --model", file=sys.stderr)
             return 2
         model = json.loads(best.read_text())["best_model"]
+        if model is None:
+            print("the last comparison found no model with a ROC-AUC; name one with --model", file=sys.stderr)
+            return 2
     predictions = predict_videos([Path(p).absolute() for p in args.videos], storage.root, storage.train_dir,
                                  storage.frames_cache_dir, storage.predict_dir, model)
     if args.json:

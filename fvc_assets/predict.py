@@ -25,6 +25,7 @@ from fvc_assets.features.scaled import aggregate_scaled
 from fvc_assets.ingest.registration import file_sha256
 from fvc_assets.scale.letterbox import scale_clip
 from fvc_assets.train.fold_training import MODEL_INFO
+from fvc_assets.train.folds import N_FOLDS
 from fvc_assets.train.models.base import FitContext
 from fvc_assets.train.models.registry import build_model, spec
 from fvc_assets.train.settings import TrainSettings
@@ -67,11 +68,26 @@ def prepare_video(path: Path, root: Path, work_dir: Path) -> pl.DataFrame:
 
 
 def fold_folders(train_dir: Path, model: str, root: Path) -> list[Path]:
-    folders = sorted(p for p in (train_dir / model).glob("fold_*") if (p / MODEL_INFO).exists())
+    """The five fold folders of ``model``; every file in them must resolve inside the data root."""
+    folders = [train_dir / model / f"fold_{k}" for k in range(N_FOLDS)]
+    missing = [str(f) for f in folders if not (f / MODEL_INFO).exists()]
+    if missing:
+        raise SystemExit(f"{model!r} is not trained on every fold (missing {', '.join(missing)}): run `fvc run`")
     for folder in folders:
-        if not folder.resolve().is_relative_to(root.resolve()):
-            raise PermissionError(f"{folder}: refusing to load a model from outside the data root {root}")
+        for path in [folder, *folder.iterdir()]:
+            if not path.resolve().is_relative_to(root.resolve()):
+                raise PermissionError(f"{path}: refusing to load a model file from outside the data root {root}")
     return folders
+
+
+def check_catalog_matches(root: Path) -> None:
+    """predict re-creates clips the letterbox way; a catalog scaled by the autoencoder needs that path too."""
+    catalog = root / "catalog" / "video_catalog.parquet"
+    if catalog.exists():
+        methods = set(pl.read_parquet(catalog, columns=["method"])["method"].unique().to_list())
+        if methods - {"letterbox"}:
+            raise SystemExit(f"the models were trained on clips scaled by {sorted(methods)}; fvc predict scales "
+                             "by letterbox only, so its scores would not be comparable")
 
 
 def load_fold_model(folder: Path, name: str):
@@ -92,9 +108,9 @@ def score_fold(name: str, folder: Path, row: pl.DataFrame, context: FitContext, 
 
 def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache: Path, predict_dir: Path,
                    model: str) -> list[Prediction]:
+    spec(model)  # unknown names fail here, with the list of known ones
     folders = fold_folders(train_dir, model, root)
-    if not folders:
-        raise SystemExit(f"no trained folds of {model!r} under {train_dir / model}: run `fvc run` first")
+    check_catalog_matches(root)
     context = FitContext(root=root, workdir=predict_dir, frames_cache=frames_cache)
     out = []
     for path in paths:

@@ -125,3 +125,13 @@ def test_i3d_builds_and_scores_a_clip():
     with torch.no_grad():
         logits = model.forward(torch.randn(2, 4, 3, 32, 32))
     assert logits.shape == (2,) and torch.all(torch.isfinite(logits))
+
+
+def test_weights_for_another_size_are_refused_not_half_loaded(tmp_path):
+    import torch
+
+    wider = build_model("x3d", dataclasses.replace(TINY, x3d_width_factor=2.0)).network()
+    torch.save(wider.state_dict(), tmp_path / "x3d_wide.pth")
+    with pytest.raises(PretrainedWeightsError, match="another architecture or size"):
+        build_model("x3d", dataclasses.replace(TINY, pretrained=True,
+                                                weights_path=str(tmp_path / "x3d_wide.pth"))).network()

@@ -100,3 +100,41 @@ def test_ensemble_never_sees_the_labels_of_the_fold_it_scores(tmp_path):
     second = train_fold("ensemble", 1, catalog, folds, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "e2",
                         frames_cache=tmp_path, train_dir=train_dir, ensemble_members=members)
     assert np.allclose(first.predictions["score"].to_numpy(), second.predictions["score"].to_numpy())
+
+
+def test_training_refuses_folds_that_leak_against_the_catalog(tmp_path):
+    from fvc_assets.train.fold_training import LeakingSplit
+
+    catalog, folds = synthetic_catalog(seed=3)
+    # A manifest merged two groups after the folds were made: the catalog now says g0 and g1 are one group.
+    merged = catalog.with_columns(pl.col("dup_group").replace({"g1": "g0"}))
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "predictions.parquet").write_bytes(b"old")
+    with pytest.raises(LeakingSplit, match="materialise `folds` again"):
+        train_fold("logistic_regression", 0, merged, folds, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "w",
+                   frames_cache=tmp_path, train_dir=tmp_path)
+    assert not (tmp_path / "w" / "predictions.parquet").exists(), "an earlier run's results must not stand in"
+
+
+def test_ensemble_refuses_base_results_made_on_other_folds(tmp_path):
+    catalog, folds = synthetic_catalog(seed=4)
+    train_dir = tmp_path / "train"
+    _base_predictions(train_dir, catalog, folds, tmp_path)
+    moved = folds.with_columns(pl.when(pl.col("dup_group") == "g0").then((pl.col("fold") + 1) % 5)
+                               .otherwise(pl.col("fold")).alias("fold"))
+    with pytest.raises(MissingBaseResults, match="stale"):
+        train_fold("ensemble", 0, catalog, moved, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "e",
+                   frames_cache=tmp_path, train_dir=train_dir, ensemble_members=["logistic_regression", "xgboost"])
+
+
+def test_fold_history_brings_a_returning_video_back_to_its_fold(tmp_path):
+    from fvc_assets.train.assets import merged_history, previous_assignment
+
+    history = tmp_path / "folds_history.parquet"
+    first = pl.DataFrame({"video_id": ["a", "b"], "fold": [3, 1], "seed": [0, 0]})
+    merged_history(history, first).write_parquet(history)
+    # Video a drops out of the labelled set (relabelled uncertain) and folds are made again without it.
+    second = pl.DataFrame({"video_id": ["b"], "fold": [1], "seed": [0]})
+    merged_history(history, second).write_parquet(history)
+    assert previous_assignment(history, seed=0) == {"a": 3, "b": 1}
+    assert previous_assignment(history, seed=1) == {}

@@ -38,7 +38,7 @@ def catalog_problems(table: pl.DataFrame) -> dict[str, list[str]]:
     """{clip or video: [problems]}: non-finite features, duplicate clips, trainable videos without an original."""
     problems: dict[str, list[str]] = {}
     for column in FEATURE_COLUMNS:
-        for clip in table.filter(~pl.col(column).is_finite())["clip_id"].to_list():
+        for clip in table.filter(~pl.col(column).is_finite().fill_null(False))["clip_id"].to_list():
             problems.setdefault(clip, []).append(f"{column} is not finite")
     for clip in table.filter(pl.col("clip_id").is_duplicated())["clip_id"].unique().to_list():
         problems.setdefault(clip, []).append("clip listed twice")
@@ -107,13 +107,21 @@ class FoldsConfig(dg.Config):
 
 
 def previous_assignment(path, seed: int) -> dict[str, int]:
-    """video -> fold from the last materialisation with the same seed (empty if none)."""
+    """video -> fold of every video ever assigned with this seed (the history keeps videos that left the
+    labelled set for a while, e.g. relabelled 'uncertain', so they come back to their old fold)."""
     if not path.exists():
         return {}
-    previous = pl.read_parquet(path)
-    if "seed" not in previous.columns or previous.height == 0 or previous["seed"][0] != seed:
-        return {}
+    previous = pl.read_parquet(path).filter(pl.col("seed") == seed)
     return dict(previous.select("video_id", "fold").iter_rows())
+
+
+def merged_history(path, assignment: pl.DataFrame) -> pl.DataFrame:
+    """The assignment history with this assignment's rows replacing older ones for the same video and seed."""
+    current = assignment.select("video_id", "fold", "seed")
+    if not path.exists():
+        return current
+    older = pl.read_parquet(path).join(current.select("video_id", "seed"), on=["video_id", "seed"], how="anti")
+    return pl.concat([older, current]).sort("seed", "video_id")
 
 
 @dg.asset(
@@ -136,11 +144,14 @@ def previous_assignment(path, seed: int) -> dict[str, int]:
 def folds(context: dg.AssetExecutionContext, config: FoldsConfig, storage: StorageResource) -> dg.MaterializeResult:
     catalog = trainable(pl.read_parquet(storage.catalog_path))
     videos = catalog.unique("video_id").select("video_id", "dup_group", "label", "platform")
-    previous = previous_assignment(storage.folds_path, config.seed)
+    history_path = storage.folds_path.with_name("folds_history.parquet")
+    previous = previous_assignment(history_path, config.seed)
     assignment = assign_folds(videos, previous, N_FOLDS, config.seed).with_columns(
         pl.lit(config.seed, dtype=pl.Int64).alias("seed"))
     moved = sum(1 for v, f in assignment.select("video_id", "fold").iter_rows() if v in previous and previous[v] != f)
+    kept = sum(1 for v in assignment["video_id"].to_list() if v in previous)
     write_parquet_atomic(storage.folds_path, assignment)
+    write_parquet_atomic(history_path, merged_history(history_path, assignment))
     refresh_views(storage.root, storage.duckdb_path)
     report = audit_folds(catalog, assignment, N_FOLDS)
     return dg.MaterializeResult(
@@ -148,7 +159,7 @@ def folds(context: dg.AssetExecutionContext, config: FoldsConfig, storage: Stora
             "videos": assignment.height,
             "groups": assignment["dup_group"].n_unique(),
             "seed": config.seed,
-            "kept_from_previous": len(previous),
+            "kept_from_previous": kept,
             "moved": moved,
             "per_fold": dg.MetadataValue.md(markdown(report.counts)),
             "output": dg.MetadataValue.path(str(storage.folds_path)),

@@ -8,7 +8,9 @@ import polars as pl
 import dagster as dg
 from fvc_assets.partitions import FOLDS, MODELS, model_fold_partitions
 from fvc_assets.train.assets import folds, video_catalog
-from fvc_assets.train.fold_training import METRICS, MissingBaseResults, train_fold
+from fvc_assets.train.fold_training import (
+    METRICS, PREDICTIONS, LeakingSplit, MissingBaseResults, stale_folds, train_fold,
+)
 from fvc_assets.train.metrics import METRIC_NAMES
 from fvc_assets.train.models.registry import base_models, spec
 from fvc_assets.upstream import require_upstream
@@ -66,7 +68,7 @@ def fold_results(
             train_dir=storage.train_dir, ensemble_members=list(base_models(MODELS)), n_folds=len(FOLDS),
             log=context.log.info,
         )
-    except MissingBaseResults as exc:
+    except (MissingBaseResults, LeakingSplit) as exc:
         raise dg.Failure(description=str(exc)) from exc
     version = data_version(catalog_path, folds_path)
     model_files = sorted(p for p in workdir.iterdir() if p.name.startswith(("model.", "ensemble.")))
@@ -96,18 +98,27 @@ def fold_results(
         data_version=dg.DataVersion(version + ":" + settings.fingerprint()),
         check_results=[
             dg.AssetCheckResult(
-                check_name=FOLD_METRICS_FINITE, passed=not bad and held_out.height > 0,
+                check_name=FOLD_METRICS_FINITE,
+                passed=not bad and 0 < held_out.height == outcome.info["expected_videos"],
                 severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"held_out_videos": held_out.height, "not_finite": dg.MetadataValue.json(bad)},
+                metadata={"held_out_videos": held_out.height, "videos_in_fold": outcome.info["expected_videos"],
+                          "not_finite": dg.MetadataValue.json(bad)},
             )
         ],
     )
 
 
 def missing_fold_results(storage: StorageResource) -> dict[str, str]:
-    """'model/fold' -> why, for every configured model x fold without finite core metrics on disk."""
+    """'model/fold' -> why, for every configured model x fold without current, finite results on disk."""
     missing = {}
+    folds_table = pl.read_parquet(storage.folds_path) if storage.folds_path.exists() else None
     for model in MODELS:
+        if folds_table is not None:
+            files = sorted((storage.train_dir / model).glob(f"fold_*/{PREDICTIONS}"))
+            predictions = pl.concat([pl.read_parquet(f) for f in files]) if files else None
+            for fold, why in stale_folds(predictions, folds_table, len(FOLDS)).items():
+                if why != "missing":
+                    missing[f"{model}/{fold}"] = why
         for fold in FOLDS:
             path = storage.fold_dir(model, int(fold)) / METRICS
             if not path.exists():

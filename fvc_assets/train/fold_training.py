@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from fvc_assets.train.catalog import trainable
-from fvc_assets.train.folds import split
+from fvc_assets.train.folds import audit_folds, split
 from fvc_assets.train.metrics import binary_metrics, confusion
 from fvc_assets.train.models.base import FitContext
 from fvc_assets.train.models.registry import build_model, spec
@@ -43,7 +43,27 @@ class FoldOutcome:
 
 
 class MissingBaseResults(RuntimeError):
-    """The ensemble needs other models' fold results that are not there yet."""
+    """The ensemble needs other models' fold results that are not there yet (or are stale)."""
+
+
+class LeakingSplit(RuntimeError):
+    """The folds on disk do not pass the leakage audit against the catalog on disk."""
+
+
+def stale_folds(predictions: pl.DataFrame | None, folds: pl.DataFrame, n_folds: int) -> dict[int, str]:
+    """fold -> why, for each fold whose held-out originals in ``predictions`` are not the current fold's videos."""
+    out = {}
+    for fold in range(n_folds):
+        expected = set(folds.filter(pl.col("fold") == fold)["video_id"].to_list())
+        if predictions is None:
+            out[fold] = "missing"
+            continue
+        mine = predictions.filter((pl.col("fold") == fold) & (pl.col("augmentation") == "original"))
+        if mine.height == 0:
+            out[fold] = "missing"
+        elif mine["video_id"].is_duplicated().any() or set(mine["video_id"].to_list()) != expected:
+            out[fold] = "stale (scored other videos than the current fold holds)"
+    return out
 
 
 def fold_rows(catalog: pl.DataFrame, folds: pl.DataFrame, fold: int):
@@ -89,15 +109,16 @@ def _score_matrix(predictions: dict[str, pl.DataFrame], fold_filter, members: li
 
 def train_ensemble(fold: int, folds: pl.DataFrame, train_dir: Path, members: list[str], settings: TrainSettings,
                    n_folds: int):
+    if not members:
+        raise ValueError("ensemble: no base models to combine (the model list holds only the ensemble)")
     predictions, missing = {}, []
     for member in members:
         p = read_predictions(train_dir, member)
-        present = set() if p is None else set(p["fold"].unique().to_list())
-        missing += [f"{member}/fold_{k}" for k in range(n_folds) if k not in present]
+        missing += [f"{member}/fold_{k} ({why})" for k, why in stale_folds(p, folds, n_folds).items()]
         predictions[member] = p
     if missing:
         raise MissingBaseResults(
-            "ensemble needs the other models' fold_results first; missing: " + ", ".join(missing))
+            "ensemble needs the other models' current fold_results first: " + ", ".join(missing))
     model = build_model("ensemble", settings)
     train = _score_matrix(predictions, pl.col("fold") != fold, members)
     test = _score_matrix(predictions, pl.col("fold") == fold, members)
@@ -125,6 +146,14 @@ def train_fold(
     """Fit, score, and write model file, predictions and metrics into ``workdir`` (atomically)."""
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
+    # Results of an earlier run must never stand in for this one if it fails (the checkpoint stays).
+    for name in (PREDICTIONS, METRICS, MODEL_INFO):
+        (workdir / name).unlink(missing_ok=True)
+    report = audit_folds(trainable(catalog), folds, n_folds)
+    if not report.passed:  # e.g. folds older than the catalog after a manifest merged two groups
+        raise LeakingSplit("folds do not pass the leakage audit against the catalog (materialise `folds` "
+                           "again): " + "; ".join(report.problems[:10]))
+    expected_videos = folds.filter(pl.col("fold") == fold).height
     if spec(model_name).inputs == "scores":
         model, held_out, scores, info = train_ensemble(
             fold, folds, train_dir, list(ensemble_members or []), settings, n_folds)
@@ -141,6 +170,7 @@ def train_fold(
         predictions = predictions_frame(model_name, fold, scored, model.predict(scored, context))
     model.save(workdir)
     originals = predictions.filter(pl.col("augmentation") == "original")
+    info["expected_videos"] = expected_videos
     outcome = FoldOutcome(
         model=model_name, fold=fold, predictions=predictions,
         metrics=_metrics(originals),

@@ -121,6 +121,8 @@ def audit_folds(clips: pl.DataFrame, folds: pl.DataFrame, n_folds: int = N_FOLDS
     for video in groups_per_video.filter(pl.col("n") > 1)["video_id"].to_list():
         problems.append(f"clips of video {video} carry different dup_groups")
 
+    if folds.height == 0:
+        problems.append("no labelled (real/fake) video to split")
     assigned = joined.filter(pl.col("fold").is_not_null())
     counts = (
         assigned.group_by("fold", "label")

@@ -28,6 +28,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+MIN_PRETRAINED_SHARE = 0.9
+
+
 class PretrainedWeightsError(RuntimeError):
     """pretrained=True, but the weights could not be loaded (no hub access and no local file)."""
 
@@ -52,8 +55,13 @@ def training_clips(train: pl.DataFrame, per_video: int, seed: int) -> pl.DataFra
     return pl.concat([originals, chosen.select(originals.columns)]).sort("clip_id")
 
 
-def data_fingerprint(clips: pl.DataFrame) -> str:
-    text = "\n".join(f"{c}:{l}" for c, l in clips.select("clip_id", "label").sort("clip_id").iter_rows())
+# Bump when a network or the training loop changes, so old checkpoints are not resumed into new code.
+CODE_VERSION = "1"
+
+
+def data_fingerprint(dataset: "FrameDataset") -> str:
+    """The training clips, their labels and their frames: cache file names carry each clip's size and mtime."""
+    text = "\n".join(sorted(f"{f.name}:{l}" for f, l in zip(dataset.files, dataset.labels)))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -118,7 +126,8 @@ class DeepModel:
         pos_weight = torch.tensor(float(np.sum(labels == 0)) / max(1, int(np.sum(labels == 1))), device=device)
         loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
 
-        fingerprint = {"settings": s.fingerprint(), "data": data_fingerprint(clips), "model": self.name}
+        fingerprint = {"settings": s.fingerprint(), "data": data_fingerprint(dataset), "model": self.name,
+                       "device": device, "code": CODE_VERSION}
         start_epoch = self._resume(context.workdir / CHECKPOINT, fingerprint, optimizer, scaler, device, context)
         generator = torch.Generator().manual_seed(s.seed)
         loader = torch.utils.data.DataLoader(dataset, batch_size=s.batch_size, shuffle=True, generator=generator)
@@ -169,7 +178,8 @@ class DeepModel:
             return 0
         self.net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # a disabled scaler (CPU) saves an empty state
+            scaler.load_state_dict(state["scaler"])
         context.log(f"{self.name}: resumed from {path} after epoch {state['epoch'] + 1}")
         return state["epoch"] + 1
 
@@ -200,7 +210,8 @@ class DeepModel:
     def load(self, folder: Path) -> None:
         import torch
 
-        device = resolve_device(self.settings.device)
+        # A model trained on CUDA still loads where there is none.
+        device = resolve_device("auto" if self.settings.device == "cuda" else self.settings.device)
         trained = self.settings
         self.settings = dataclasses.replace(trained, pretrained=False)  # the saved weights replace pretrained ones
         try:
@@ -233,6 +244,9 @@ def load_local_or_hub_state(net, name: str, weights_path: str, hub_url: str | No
     state = state.get("model_state", state.get("state_dict", state)) if isinstance(state, dict) else state
     own = net.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not usable:
-        raise PretrainedWeightsError(f"{name}: no tensor in {weights_path or hub_url} matches the model")
+    # The head differs (one logit); anything far below "all but the head" is another architecture.
+    if len(usable) < MIN_PRETRAINED_SHARE * len(own):
+        raise PretrainedWeightsError(
+            f"{name}: only {len(usable)} of the model's {len(own)} tensors match {weights_path or hub_url}; "
+            "these weights are for another architecture or size")
     net.load_state_dict(usable, strict=False)

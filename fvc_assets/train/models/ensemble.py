@@ -1,8 +1,11 @@
 """A stacked ensemble: logistic regression over the base models' scores (as logits).
 
 Fitted on other folds only: for fold k, the training rows are the held-out
-predictions of the base models on folds j != k, and it scores fold k from the
-base models trained without fold k. It never sees fold k's labels.
+predictions of the base models on folds j != k (with those folds' labels), and
+it scores fold k from the base models trained without fold k. Fold k's labels
+never fit the stacker; they did train the base models that scored folds j, an
+indirect link that full nesting would remove at five times the training cost.
+The stacker has one weight per base model, so it can learn little from it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Linear SVM whose margins become probabilities through a Platt (sigmoid) mapping.
 
 The mapping is fitted on out-of-fold margins inside the training fold, grouped
-by video, so augmented copies of one video never calibrate each other.
+by dup_group, so augmented copies and reposts of one video never calibrate each other.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class SigmoidCalibratedSVC(ClassifierMixin, BaseEstimator):
 
         groups = self.groups if self.groups is not None else np.arange(len(y))
         n_splits = min(3, len(np.unique(groups)))
+        if n_splits < 2:
+            raise ValueError("linear_svm: the training fold holds one dup_group; the sigmoid mapping needs two")
         margins = cross_val_predict(self._svc(), x, y, groups=groups, cv=GroupKFold(n_splits),
                                     method="decision_function")
         self.platt_ = LogisticRegression().fit(margins.reshape(-1, 1), y)
@@ -49,7 +51,8 @@ class LinearSvmModel(FeatureModel):
         return SigmoidCalibratedSVC(seed=self.settings.seed)
 
     def fit_pipeline(self, x, y, train):
-        self.pipeline.named_steps["model"].groups = train["video_id"].to_numpy()
+        # Reposts (one dup_group) must not calibrate each other: group the inner folds by dup_group.
+        self.pipeline.named_steps["model"].groups = train["dup_group"].to_numpy()
         self.pipeline.fit(x, y)
         self.pipeline.named_steps["model"].groups = None  # not needed once fitted; keeps the pickle small
 
