@@ -41,11 +41,13 @@ def default_data_dir() -> str:
 class StorageResource(dg.ConfigurableResource):
     """The data root and the path of everything under it."""
 
-    data_dir: str = Field(default_factory=default_data_dir, description="Root of all platform data.")
+    # None: $FVC_DATA_DIR (else ./data), read when used, not when the definitions are imported, so
+    # every process (and every test) sees its own environment.
+    data_dir: str | None = Field(default=None, description="Root of all platform data (default $FVC_DATA_DIR).")
 
     @property
     def root(self) -> Path:
-        return Path(self.data_dir)
+        return Path(self.data_dir or default_data_dir())
 
     @property
     def inbox_dir(self) -> Path:

@@ -37,27 +37,33 @@ def default_artifact_root() -> str:
 class MlflowTracking(dg.ConfigurableResource):
     """Where MLflow runs go. Default: a sqlite store in DAGSTER_HOME (``fvc mlflow-ui`` opens it)."""
 
-    tracking_uri: str = Field(default_factory=default_tracking_uri, description="MLflow tracking URI.")
-    artifact_root: str = Field(default_factory=default_artifact_root,
-                               description="Artifact location for experiments this platform creates.")
+    # None: resolved from the environment when used (not at import), like the storage root.
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI (default: sqlite in DAGSTER_HOME).")
+    artifact_root: str | None = Field(default=None,
+                                      description="Artifact location for experiments this platform creates.")
+
+    @property
+    def uri(self) -> str:
+        return self.tracking_uri or default_tracking_uri()
     enabled: bool = Field(default=True, description="False: record nothing in MLflow.")
 
     def _lock(self):
-        if not self.tracking_uri.startswith("sqlite:///"):
+        if not self.uri.startswith("sqlite:///"):
             return nullcontext()
-        return _file_lock(Path(self.tracking_uri.removeprefix("sqlite:///")).with_suffix(".lock"))
+        return _file_lock(Path(self.uri.removeprefix("sqlite:///")).with_suffix(".lock"))
 
     def client(self):
         from mlflow import MlflowClient
 
-        return MlflowClient(tracking_uri=self.tracking_uri)
+        return MlflowClient(tracking_uri=self.uri)
 
     def experiment_id(self, client, model: str) -> str:
         name = EXPERIMENT_PREFIX + model
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
-        return client.create_experiment(name, artifact_location=f"{self.artifact_root}/{model}")
+        root = self.artifact_root or default_artifact_root()
+        return client.create_experiment(name, artifact_location=f"{root}/{model}")
 
     def record_fold(
         self,

@@ -21,7 +21,7 @@ class TrainingResource(dg.ConfigurableResource):
     Any override that is set replaces the profile's value.
     """
 
-    profile: str = Field(default_factory=default_profile, description="demo | full (env FVC_TRAINING_PROFILE)")
+    profile: str | None = Field(default=None, description="demo | full (default: env FVC_TRAINING_PROFILE, else demo)")
     seed: int | None = None
     device: str | None = Field(default=None, description="auto | cpu | cuda")
     threads: int | None = None
@@ -39,11 +39,12 @@ class TrainingResource(dg.ConfigurableResource):
     max_augmented_per_video: int | None = None
 
     def settings(self) -> TrainSettings:
-        if self.profile not in PROFILES:
-            raise ValueError(f"unknown training profile {self.profile!r}; known: {', '.join(PROFILES)}")
+        profile = self.profile or default_profile()
+        if profile not in PROFILES:
+            raise ValueError(f"unknown training profile {profile!r}; known: {', '.join(PROFILES)}")
         overrides = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(TrainSettings)
             if getattr(self, f.name, None) is not None
         }
-        return dataclasses.replace(PROFILES[self.profile], **overrides)
+        return dataclasses.replace(PROFILES[profile], **overrides)

@@ -76,3 +76,20 @@ def test_extra_models_join_the_model_dimension_by_configuration():
     bad = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env={**os.environ, "FVC_MODELS": "resnet9000"},
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown model 'resnet9000'" in bad.stderr
+
+
+def test_resources_read_the_environment_when_used_not_when_imported(monkeypatch, tmp_path):
+    """The definitions are imported once per process; the data root and MLflow store follow the env."""
+    from fvc_assets.definitions import defs
+
+    storage, tracking, training = (defs.resources[k] for k in ("storage", "tracking", "training"))
+    monkeypatch.setenv("FVC_DATA_DIR", str(tmp_path / "a"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FVC_TRAINING_PROFILE", "full")
+    assert storage.root == tmp_path / "a"
+    assert tracking.uri == f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    assert training.settings().backbone == "vit_base_patch16_224"
+    monkeypatch.setenv("FVC_DATA_DIR", str(tmp_path / "b"))
+    monkeypatch.setenv("FVC_TRAINING_PROFILE", "demo")
+    assert storage.root == tmp_path / "b"
+    assert training.settings().backbone == "vit_tiny_patch16_224"
