@@ -38,14 +38,17 @@ AC = dg.AutomationCondition
 
 
 def catalog_condition() -> dg.AutomationCondition:
-    """Any per-video partition updated since we last ran, and none of them queued or running.
+    """A per-video partition got a new data version since we last ran, and none of them is queued or running.
 
-    Unlike ``eager()`` it does not wait for missing parents: a video whose run
-    failed would otherwise hold the catalog back forever (the catalog leaves such
-    videos out and names them in ``catalog_complete``).
+    Per-video assets version their output tables (``table_version``), so re-running
+    an unchanged video gives the same versions and refreshes nothing. Unlike
+    ``eager()`` it does not wait for missing parents: a video whose run failed
+    would otherwise hold the catalog back forever (the catalog leaves such videos
+    out and names them in ``catalog_complete``).
     """
+    new_data = AC.any_deps_match(AC.data_version_changed() | AC.will_be_requested()).with_label("any_deps_new_data")
     return (
-        AC.any_deps_updated().since_last_handled()
+        new_data.since_last_handled()
         & ~AC.any_deps_in_progress()
         & ~AC.in_progress()
     ).with_label("after_video_runs_settle")

@@ -10,3 +10,13 @@ def require_upstream(path: Path, upstream: str, key: str) -> Path:
     if not path.exists():
         raise dg.Failure(description=f"{path}: {upstream} has not been materialised for {key!r}")
     return path
+
+
+def table_version(table) -> dg.DataVersion:
+    """The data version of a partition's output table: a hash of its values (stages are deterministic,
+    so re-running an unchanged video gives the same version and automation sees nothing new)."""
+    import hashlib
+    import json
+
+    text = json.dumps(table.to_dicts(), sort_keys=True, default=str)  # nested columns too (cascade_ids)
+    return dg.DataVersion(hashlib.sha256(text.encode()).hexdigest()[:16])

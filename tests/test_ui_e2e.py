@@ -99,6 +99,40 @@ def test_catalog_refreshed_once_by_automation_and_leakage_check_blocks(ui_server
     assert evaluation["metadataEntries"]
 
 
+AUTOMATION_TICKS = """
+query($name: String!) {
+  sensorOrError(sensorSelector: {repositoryLocationName: "fvc", repositoryName: "__repository__", sensorName: $name}) {
+    ... on Sensor { sensorState { ticks(limit: 20) { timestamp status runIds } } } } }"""
+
+
+def test_rerunning_an_unchanged_video_does_not_refresh_the_catalog(ui_server, monkeypatch):
+    """Same bytes in, same data versions out: automation sees nothing new, so no second catalog run."""
+    import dagster as dg
+    from fvc_assets.definitions import defs
+
+    monkeypatch.setenv("DAGSTER_HOME", str(ui_server.home))
+    monkeypatch.setenv("FVC_DATA_DIR", str(ui_server.data))
+    key = ui_server.video_keys[0]
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def("video_pipeline").execute_in_process(instance=instance, partition_key=key)
+        assert result.success
+        finished = time.time()
+        for asset in ("raw_videos", "augmented_videos", "handcrafted_features", "scaled_features"):
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]), limit=2).records
+            versions = [r.asset_materialization.tags["dagster/data_version"] for r in records]
+            assert len(versions) == 2 and versions[0] == versions[1], (asset, versions)
+
+    def ticks_since_rerun():
+        state = ui_server.graphql(AUTOMATION_TICKS, {"name": "stage5_automation"})["sensorOrError"]["sensorState"]
+        later = [t for t in state["ticks"] if t["timestamp"] > finished]
+        return later if len(later) >= 2 else None
+
+    later = wait_for(ticks_since_rerun, 120, "two automation ticks after the re-run", interval=5)
+    assert all(not t["runIds"] for t in later), later
+    assert len(materializations(ui_server, "video_catalog")) == 1
+
+
 def test_retraining_waits_for_a_passing_leakage_check(ui_server):
     def skipped_for_leakage():
         ticks = ui_server.graphql(SENSOR_TICKS, {"name": "retrain_sensor"})["sensorOrError"]["sensorState"]["ticks"]

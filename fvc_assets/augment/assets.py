@@ -11,7 +11,7 @@ from fvc_assets.augment.schema import ClipTable
 from fvc_assets.ingest.assets import raw_videos, video_failure
 from fvc_assets.ingest.preview import contact_sheet, markdown_image, write_preview
 from fvc_assets.partitions import videos_partitions
-from fvc_assets.upstream import require_upstream
+from fvc_assets.upstream import require_upstream, table_version
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError, probe, sample_frames
@@ -106,4 +106,5 @@ def augmented_videos(
             "contact_sheet": dg.MetadataValue.md(markdown_image(png, f"{key} clips")),
         },
         check_results=[completeness(key, rows, storage.root)],
+        data_version=table_version(table),
     )

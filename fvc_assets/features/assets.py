@@ -10,7 +10,7 @@ from fvc_assets.features.extract import video_features
 from fvc_assets.features.results import feature_checks, validated_table
 from fvc_assets.features.schema import PLAUSIBLE_RANGES, HandcraftedFeatureTable
 from fvc_assets.partitions import videos_partitions
-from fvc_assets.upstream import require_upstream
+from fvc_assets.upstream import require_upstream, table_version
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
@@ -51,4 +51,5 @@ def handcrafted_features(
             "output": dg.MetadataValue.path(str(storage.handcrafted_features_path(key))),
         },
         check_results=feature_checks(FEATURES_COMPLETE, FEATURES_SANE, len(clips), table, missing, PLAUSIBLE_RANGES),
+        data_version=table_version(table),
     )

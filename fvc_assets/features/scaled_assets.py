@@ -10,7 +10,7 @@ from fvc_assets.features.results import feature_checks, validated_table
 from fvc_assets.features.schema import SCALED_PLAUSIBLE_RANGES, ScaledFeatureTable
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.assets import scaled_videos
-from fvc_assets.upstream import require_upstream
+from fvc_assets.upstream import require_upstream, table_version
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
@@ -64,4 +64,5 @@ def scaled_features(
         check_results=feature_checks(
             SCALED_FEATURES_COMPLETE, SCALED_FEATURES_SANE, len(scaled), table, missing, SCALED_PLAUSIBLE_RANGES
         ),
+        data_version=table_version(table),
     )

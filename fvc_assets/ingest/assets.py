@@ -9,6 +9,7 @@ from fvc_assets.ingest.manifest import find_manifests, read_manifest
 from fvc_assets.ingest.preview import markdown_image, write_preview
 from fvc_assets.ingest.registration import load_registry
 from fvc_assets.partitions import videos_partitions
+from fvc_assets.upstream import table_version
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError
@@ -79,4 +80,4 @@ def raw_videos(
     if middle is not None:
         png = write_preview(storage.preview_path(key), middle.image)
         metadata["preview"] = dg.MetadataValue.md(markdown_image(png, key))
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, data_version=table_version(pl.DataFrame([row])))

@@ -11,7 +11,7 @@ from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.letterbox import scale_clip
 from fvc_assets.scale.schema import ScaledClipTable
-from fvc_assets.upstream import require_upstream
+from fvc_assets.upstream import require_upstream, table_version
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.autoencoder import AutoencoderOutOfMemory, AutoencoderResource, VaeScaler
 from fvc_resources.storage import StorageResource
@@ -128,4 +128,5 @@ def scaled_videos(
             "output": dg.MetadataValue.path(str(storage.scaled_table_path(key))),
         },
         check_results=scaled_checks(clips, rows, failures, config.target),
+        data_version=table_version(table),
     )
