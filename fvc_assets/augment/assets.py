@@ -58,6 +58,7 @@ def completeness(video_id: str, clips: list[dict], root) -> dg.AssetCheckResult:
     check_specs=[
         dg.AssetCheckSpec(
             CLIPS_COMPLETE,
+            partitions_def=videos_partitions,
             asset="augmented_videos",
             blocking=True,
             description="Exactly 11 clips (original + 10 augmentations), each decodes and has frames.",

@@ -26,9 +26,9 @@ FEATURES_SANE = "features_sane"
     code_version="1",
     kinds={"parquet"},
     check_specs=[
-        dg.AssetCheckSpec(FEATURES_COMPLETE, asset="handcrafted_features", blocking=True,
+        dg.AssetCheckSpec(FEATURES_COMPLETE, partitions_def=videos_partitions, asset="handcrafted_features", blocking=True,
                           description="Every clip of the clip table has exactly one feature row."),
-        dg.AssetCheckSpec(FEATURES_SANE, asset="handcrafted_features", blocking=True,
+        dg.AssetCheckSpec(FEATURES_SANE, partitions_def=videos_partitions, asset="handcrafted_features", blocking=True,
                           description="No NaN or infinity; every value within its plausible range."),
     ],
     description="Stage 2: 15 handcrafted forensic features per clip (mean over sampled frames).",

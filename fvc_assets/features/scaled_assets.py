@@ -34,9 +34,9 @@ def scaled_clip_features(row: dict, root, count_for) -> dict:
     code_version="1",
     kinds={"parquet"},
     check_specs=[
-        dg.AssetCheckSpec(SCALED_FEATURES_COMPLETE, asset="scaled_features", blocking=True,
+        dg.AssetCheckSpec(SCALED_FEATURES_COMPLETE, partitions_def=videos_partitions, asset="scaled_features", blocking=True,
                           description="Every scaled clip has exactly one feature row."),
-        dg.AssetCheckSpec(SCALED_FEATURES_SANE, asset="scaled_features", blocking=True,
+        dg.AssetCheckSpec(SCALED_FEATURES_SANE, partitions_def=videos_partitions, asset="scaled_features", blocking=True,
                           description="No NaN or infinity; every value within its plausible range."),
     ],
     description="Stage 4: 8 features per scaled clip (mean over sampled frames, plus up/downscale flags).",

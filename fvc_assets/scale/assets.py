@@ -88,9 +88,9 @@ def scaled_checks(clips: list[dict], rows: list[dict], failures: dict[str, str],
     pool="gpu",  # the autoencoder method uses the GPU: one such step at a time per instance
     op_tags={"slurm/gres": "gpu:1"},  # under the SLURM executor, the job asks for a GPU
     check_specs=[
-        dg.AssetCheckSpec(SCALED_COMPLETE, asset="scaled_videos", blocking=True,
+        dg.AssetCheckSpec(SCALED_COMPLETE, partitions_def=videos_partitions, asset="scaled_videos", blocking=True,
                           description="Every stage-1 clip has a scaled clip whose longer side is the target."),
-        dg.AssetCheckSpec(AUTOENCODER_FALLBACKS, asset="scaled_videos",
+        dg.AssetCheckSpec(AUTOENCODER_FALLBACKS, partitions_def=videos_partitions, asset="scaled_videos",
                           description="Clips that fell back from the autoencoder to letterbox (WARN)."),
     ],
     description="Stage 3: every clip scaled so its longer side is 256 px (letterbox or a VAE autoencoder).",

@@ -40,7 +40,7 @@ def data_version(*paths) -> str:
     tags={"fvc/stage": "5"},
     op_tags={"slurm/gres": "gpu:1"},
     check_specs=[
-        dg.AssetCheckSpec(FOLD_METRICS_FINITE, asset="fold_results", blocking=True,
+        dg.AssetCheckSpec(FOLD_METRICS_FINITE, partitions_def=model_fold_partitions, asset="fold_results", blocking=True,
                           description="Every held-out video scored; all metrics finite."),
     ],
     description=(
