@@ -137,3 +137,30 @@ def test_fvc_predict_scores_new_videos_without_touching_them(trained, tmp_path):
     named = subprocess.run([*FVC, "predict", "--model", "ensemble", str(videos[0])], env=env,
                            capture_output=True, text=True, timeout=600)
     assert named.returncode == 0 and "ensemble" in named.stdout
+
+
+def test_retrain_sensor_requests_only_what_is_not_on_the_current_data(trained, monkeypatch):
+    """The daemon's retraining sensor, evaluated on this trained instance: the five models trained by
+    `fvc run` are on the current data version, so it asks for the base models that were left out of
+    FVC_MODELS here (this process uses the default nine), and neither the ensemble nor anything trained."""
+    from fvc_assets.automation import retrain_sensor
+    from fvc_assets.definitions import defs
+    from fvc_assets.partitions import FOLDS
+    from fvc_assets.partitions import MODELS as CONFIGURED
+    from fvc_assets.partitions import model_fold_partitions
+    from fvc_assets.train.models.registry import base_models
+
+    home, data, _, _ = trained
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("FVC_DATA_DIR", str(data))
+    with dg.DagsterInstance.get() as instance:
+        context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
+                                          resources={"storage": defs.resources["storage"],
+                                                     "training": defs.resources["training"]})
+        requests = list(retrain_sensor(context))
+    keys = [model_fold_partitions.get_partition_key_from_str(str(r.partition_key)).keys_by_dimension
+            for r in requests]
+    requested = {(k["model"], k["fold"]) for k in keys}
+    expected = {(m, f) for m in base_models(CONFIGURED) if m not in MODELS for f in FOLDS}
+    assert expected and requested == expected
+    assert all(r.job_name == "train" and r.run_key for r in requests)
