@@ -67,6 +67,13 @@ def prepare_video(path: Path, root: Path, work_dir: Path) -> pl.DataFrame:
     }])
 
 
+def require_inside(folder: Path, root: Path) -> None:
+    """The folder and every file in it resolve inside the data root (no symlink leads elsewhere)."""
+    for path in [folder, *folder.iterdir()]:
+        if not path.resolve().is_relative_to(root.resolve()):
+            raise PermissionError(f"{path}: refusing to load a model file from outside the data root {root}")
+
+
 def fold_folders(train_dir: Path, model: str, root: Path) -> list[Path]:
     """The five fold folders of ``model``; every file in them must resolve inside the data root."""
     folders = [train_dir / model / f"fold_{k}" for k in range(N_FOLDS)]
@@ -74,9 +81,7 @@ def fold_folders(train_dir: Path, model: str, root: Path) -> list[Path]:
     if missing:
         raise SystemExit(f"{model!r} is not trained on every fold (missing {', '.join(missing)}): run `fvc run`")
     for folder in folders:
-        for path in [folder, *folder.iterdir()]:
-            if not path.resolve().is_relative_to(root.resolve()):
-                raise PermissionError(f"{path}: refusing to load a model file from outside the data root {root}")
+        require_inside(folder, root)
     return folders
 
 
@@ -97,13 +102,26 @@ def load_fold_model(folder: Path, name: str):
     return model
 
 
-def score_fold(name: str, folder: Path, row: pl.DataFrame, context: FitContext, train_dir: Path) -> float:
-    model = load_fold_model(folder, name)
-    if spec(name).inputs == "scores":
-        members = np.array([[score_fold(m, train_dir / m / folder.name, row, context, train_dir)
-                             for m in model.members]])
-        return float(model.predict_scores(members)[0])
-    return float(model.predict(row, context)[0])
+class FoldModels:
+    """Each fold model loaded once for all videos (ensemble members too), only from inside the data root."""
+
+    def __init__(self, train_dir: Path, root: Path, context: FitContext):
+        self.train_dir, self.root, self.context = train_dir, root, context
+        self._loaded: dict[tuple[str, str], object] = {}
+
+    def model(self, name: str, fold: str):
+        if (name, fold) not in self._loaded:
+            folder = self.train_dir / name / fold
+            require_inside(folder, self.root)
+            self._loaded[(name, fold)] = load_fold_model(folder, name)
+        return self._loaded[(name, fold)]
+
+    def score(self, name: str, fold: str, row: pl.DataFrame) -> float:
+        model = self.model(name, fold)
+        if spec(name).inputs == "scores":
+            members = np.array([[self.score(m, fold, row) for m in model.members]])
+            return float(model.predict_scores(members)[0])
+        return float(model.predict(row, self.context)[0])
 
 
 def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache: Path, predict_dir: Path,
@@ -111,7 +129,7 @@ def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache:
     spec(model)  # unknown names fail here, with the list of known ones
     folders = fold_folders(train_dir, model, root)
     check_catalog_matches(root)
-    context = FitContext(root=root, workdir=predict_dir, frames_cache=frames_cache)
+    models = FoldModels(train_dir, root, FitContext(root=root, workdir=predict_dir, frames_cache=frames_cache))
     out = []
     for path in paths:
         try:
@@ -119,7 +137,7 @@ def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache:
                 raise VideoError(path, "no such file")
             work_dir = predict_dir / file_sha256(path)[:16]
             row = prepare_video(path, root, work_dir)
-            scores = [score_fold(model, folder, row, context, train_dir) for folder in folders]
+            scores = [models.score(model, folder.name, row) for folder in folders]
             out.append(Prediction(str(path), float(np.mean(scores)), model, len(scores)))
         except (VideoError, ValueError) as exc:
             out.append(Prediction(str(path), None, model, 0, str(exc)))

@@ -88,18 +88,22 @@ def step_failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "run failed (see the run's logs in the Dagster UI)"
 
 
-def run_partition(key: str, path: str, log_level: str = "WARNING") -> PartitionOutcome:
-    """One video partition through the per-video job, in this process, on the instance at DAGSTER_HOME."""
+def execute_job(job_name: str, partition_key=None, log_level: str = "WARNING") -> dg.ExecuteInProcessResult:
+    """One run of a job of the definitions, in this process, on the instance at DAGSTER_HOME."""
     from fvc_assets.definitions import defs
 
-    instance = dg.DagsterInstance.get()
-    result = defs.resolve_job_def(VIDEO_PIPELINE_JOB).execute_in_process(
-        instance=instance,
-        partition_key=key,
+    return defs.resolve_job_def(job_name).execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        partition_key=partition_key,
         raise_on_error=False,
         tags={"fvc/launched_by": "fvc run"},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
+
+
+def run_partition(key: str, path: str, log_level: str = "WARNING") -> PartitionOutcome:
+    """One video partition through the per-video job."""
+    result = execute_job(VIDEO_PIPELINE_JOB, key, log_level)
     return PartitionOutcome(
         key=key,
         path=path,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 from fvc_assets.jobs import CATALOG_JOB, COMPARE_JOB, TRAIN_JOB
 from fvc_assets.partitions import FOLDS, MODELS
-from fvc_assets.runner import run_in_workers, step_failure_message
+from fvc_assets.runner import execute_job, run_in_workers, step_failure_message
 from fvc_assets.train.models.registry import spec
 
 
@@ -38,15 +38,7 @@ def _execute(job_name: str, name: str, log_level: str, partition_key=None, threa
         # Workers share the cores: cap each one's math libraries before torch/xgboost start their pools.
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(threads)
-    from fvc_assets.definitions import defs
-
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        partition_key=partition_key,
-        raise_on_error=False,
-        tags={"fvc/launched_by": "fvc run"},
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
+    result = execute_job(job_name, partition_key, log_level)
     return StepOutcome(name, result.run_id, result.success, "" if result.success else step_failure_message(result))
 
 

@@ -123,10 +123,3 @@ class StorageResource(dg.ConfigurableResource):
     @property
     def predict_dir(self) -> Path:
         return self.root / "predict"
-
-    def require_inside(self, path: str | os.PathLike) -> Path:
-        """``path`` resolved, if it lies under the data root; model files are only loaded from there."""
-        resolved = Path(path).resolve()
-        if not resolved.is_relative_to(self.root.resolve()):
-            raise PermissionError(f"{path}: refusing to load a file from outside the data root {self.root}")
-        return resolved

@@ -38,3 +38,16 @@ def test_a_model_missing_a_fold_is_not_averaged_over_fewer_folds(tmp_path):
     (model_dir / "fold_4" / "model.json").unlink()
     with pytest.raises(SystemExit, match="not trained on every fold"):
         fold_folders(root / "train", "logistic_regression", root)
+
+
+def test_ensemble_members_are_held_to_the_data_root_too(tmp_path):
+    from fvc_assets.predict import FoldModels
+
+    root = tmp_path / "data"
+    member = _fold_dirs(root / "train")
+    outside = tmp_path / "elsewhere.joblib"
+    outside.write_bytes(b"not ours")
+    (member / "fold_0" / "model.joblib").unlink()
+    (member / "fold_0" / "model.joblib").symlink_to(outside)
+    with pytest.raises(PermissionError, match="outside the data root"):
+        FoldModels(root / "train", root, context=None).model("logistic_regression", "fold_0")

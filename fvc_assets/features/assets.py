@@ -7,7 +7,7 @@ import polars as pl
 import dagster as dg
 from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.features.extract import video_features
-from fvc_assets.features.results import feature_checks, validated_table
+from fvc_assets.features.results import feature_check_specs, feature_checks, validated_table
 from fvc_assets.features.schema import PLAUSIBLE_RANGES, HandcraftedFeatureTable
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.upstream import require_upstream, table_version
@@ -25,12 +25,8 @@ FEATURES_SANE = "features_sane"
     group_name="features",
     code_version="1",
     kinds={"parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(FEATURES_COMPLETE, partitions_def=videos_partitions, asset="handcrafted_features", blocking=True,
-                          description="Every clip of the clip table has exactly one feature row."),
-        dg.AssetCheckSpec(FEATURES_SANE, partitions_def=videos_partitions, asset="handcrafted_features", blocking=True,
-                          description="No NaN or infinity; every value within its plausible range."),
-    ],
+    check_specs=feature_check_specs("handcrafted_features", FEATURES_COMPLETE, FEATURES_SANE,
+                                    "Every clip of the clip table has exactly one feature row."),
     description="Stage 2: 15 handcrafted forensic features per clip (mean over sampled frames).",
 )
 def handcrafted_features(

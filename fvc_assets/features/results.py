@@ -4,6 +4,7 @@ import polars as pl
 
 import dagster as dg
 from fvc_assets.features.schema import implausible_values
+from fvc_assets.partitions import videos_partitions
 
 
 def validated_table(model, rows: list[dict]) -> pl.DataFrame:
@@ -11,6 +12,16 @@ def validated_table(model, rows: list[dict]) -> pl.DataFrame:
     if not rows:
         return model.validate(pl.DataFrame(schema=list(model.to_schema().columns)))
     return model.validate(pl.DataFrame(rows, schema_overrides={"frames_sampled": pl.Int64}))
+
+
+def feature_check_specs(asset: str, complete: str, sane: str, complete_description: str) -> list[dg.AssetCheckSpec]:
+    """The completeness and sanity checks of a per-video feature asset (blocking, per partition)."""
+    return [
+        dg.AssetCheckSpec(complete, partitions_def=videos_partitions, asset=asset, blocking=True,
+                          description=complete_description),
+        dg.AssetCheckSpec(sane, partitions_def=videos_partitions, asset=asset, blocking=True,
+                          description="No NaN or infinity; every value within its plausible range."),
+    ]
 
 
 def feature_checks(

@@ -6,7 +6,7 @@ import polars as pl
 
 import dagster as dg
 from fvc_assets.features.scaled import aggregate_scaled
-from fvc_assets.features.results import feature_checks, validated_table
+from fvc_assets.features.results import feature_check_specs, feature_checks, validated_table
 from fvc_assets.features.schema import SCALED_PLAUSIBLE_RANGES, ScaledFeatureTable
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.assets import scaled_videos
@@ -33,12 +33,8 @@ def scaled_clip_features(row: dict, root, count_for) -> dict:
     group_name="features",
     code_version="1",
     kinds={"parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(SCALED_FEATURES_COMPLETE, partitions_def=videos_partitions, asset="scaled_features", blocking=True,
-                          description="Every scaled clip has exactly one feature row."),
-        dg.AssetCheckSpec(SCALED_FEATURES_SANE, partitions_def=videos_partitions, asset="scaled_features", blocking=True,
-                          description="No NaN or infinity; every value within its plausible range."),
-    ],
+    check_specs=feature_check_specs("scaled_features", SCALED_FEATURES_COMPLETE, SCALED_FEATURES_SANE,
+                                    "Every scaled clip has exactly one feature row."),
     description="Stage 4: 8 features per scaled clip (mean over sampled frames, plus up/downscale flags).",
 )
 def scaled_features(

@@ -9,7 +9,7 @@ import dagster as dg
 from fvc_assets.partitions import FOLDS, MODELS, model_fold_partitions
 from fvc_assets.train.assets import folds, video_catalog
 from fvc_assets.train.fold_training import (
-    METRICS, PREDICTIONS, LeakingSplit, MissingBaseResults, stale_folds, train_fold,
+    METRICS, LeakingSplit, MissingBaseResults, read_predictions, stale_folds, train_fold,
 )
 from fvc_assets.train.metrics import METRIC_NAMES
 from fvc_assets.train.models.registry import base_models, spec
@@ -114,8 +114,7 @@ def missing_fold_results(storage: StorageResource) -> dict[str, str]:
     folds_table = pl.read_parquet(storage.folds_path) if storage.folds_path.exists() else None
     for model in MODELS:
         if folds_table is not None:
-            files = sorted((storage.train_dir / model).glob(f"fold_*/{PREDICTIONS}"))
-            predictions = pl.concat([pl.read_parquet(f) for f in files]) if files else None
+            predictions = read_predictions(storage.train_dir, model)
             for fold, why in stale_folds(predictions, folds_table, len(FOLDS)).items():
                 if why != "missing":
                     missing[f"{model}/{fold}"] = why

@@ -212,12 +212,8 @@ class DeepModel:
 
         # A model trained on CUDA still loads where there is none.
         device = resolve_device("auto" if self.settings.device == "cuda" else self.settings.device)
-        trained = self.settings
-        self.settings = dataclasses.replace(trained, pretrained=False)  # the saved weights replace pretrained ones
-        try:
-            net = self.network()
-        finally:
-            self.settings = trained
+        # The saved weights replace any pretrained ones: build the network without loading those.
+        net = type(self)(dataclasses.replace(self.settings, pretrained=False)).network()
         net.load_state_dict(torch.load(Path(folder) / MODEL_FILE, map_location=device, weights_only=True))
         self.net = net.to(device)
 
