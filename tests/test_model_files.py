@@ -14,6 +14,14 @@ def _fold_dirs(train_dir, model="logistic_regression"):
     return train_dir / model
 
 
+def _link_outside(model_file, tmp_path) -> None:
+    """Replace a model file with a symlink to a file outside the data root."""
+    outside = tmp_path / "elsewhere.joblib"
+    outside.write_bytes(b"not ours")
+    model_file.unlink()
+    model_file.symlink_to(outside)
+
+
 def test_fold_models_inside_the_data_root_are_accepted(tmp_path):
     root = tmp_path / "data"
     _fold_dirs(root / "train")
@@ -24,10 +32,7 @@ def test_fold_models_inside_the_data_root_are_accepted(tmp_path):
 def test_a_model_file_linked_from_outside_the_data_root_is_refused(tmp_path):
     root = tmp_path / "data"
     model_dir = _fold_dirs(root / "train")
-    outside = tmp_path / "elsewhere.joblib"
-    outside.write_bytes(b"not ours")
-    (model_dir / "fold_3" / "model.joblib").unlink()
-    (model_dir / "fold_3" / "model.joblib").symlink_to(outside)
+    _link_outside(model_dir / "fold_3" / "model.joblib", tmp_path)
     with pytest.raises(PermissionError, match="outside the data root"):
         fold_folders(root / "train", "logistic_regression", root)
 
@@ -45,9 +50,6 @@ def test_ensemble_members_are_held_to_the_data_root_too(tmp_path):
 
     root = tmp_path / "data"
     member = _fold_dirs(root / "train")
-    outside = tmp_path / "elsewhere.joblib"
-    outside.write_bytes(b"not ours")
-    (member / "fold_0" / "model.joblib").unlink()
-    (member / "fold_0" / "model.joblib").symlink_to(outside)
+    _link_outside(member / "fold_0" / "model.joblib", tmp_path)
     with pytest.raises(PermissionError, match="outside the data root"):
         FoldModels(root / "train", root, context=None).model("logistic_regression", "fold_0")
