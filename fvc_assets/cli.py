@@ -51,6 +51,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"FAILED {outcome.key} ({outcome.path}): {outcome.error}")
     for item in summary.rejected:
         print(f"NOT INGESTED {item.path}: {item.reason}")
+    for problem in summary.manifest_problems:
+        print(f"MANIFEST {problem}")
     ok = summary.ok
     if not (args.skip_training or args.partition):
         ok = _train(args) and ok

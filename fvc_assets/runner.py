@@ -9,6 +9,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import dagster as dg
+from fvc_assets.ingest.manifest import manifest_problems
 from fvc_assets.ingest.registration import Rejected, load_registry, register_new_videos
 from fvc_assets.ingest.sensors import sync_partitions
 from fvc_assets.jobs import VIDEO_PIPELINE_JOB
@@ -31,6 +32,7 @@ class PartitionOutcome:
 class RunSummary:
     registered: list[str] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    manifest_problems: list[str] = field(default_factory=list)
     outcomes: list[PartitionOutcome] = field(default_factory=list)
 
     @property
@@ -164,6 +166,7 @@ def run_all(
     ensure_pools(instance)
     summary = RunSummary()
     summary.registered, summary.rejected = register_inbox(instance, storage)
+    summary.manifest_problems = manifest_problems(storage.inbox_dir)
     keys = sorted(instance.get_dynamic_partitions(VIDEOS_PARTITIONS_NAME))
     if only_keys:
         unknown = sorted(set(only_keys) - set(keys))

@@ -17,6 +17,7 @@ from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError, probe, sample_frames
 
 CLIPS_COMPLETE = "clips_complete"
+SOURCE_DECODED = "source_decoded_whole"
 
 
 class AugmentConfig(dg.Config):
@@ -49,6 +50,23 @@ def completeness(video_id: str, clips: list[dict], root) -> dg.AssetCheckResult:
     )
 
 
+def source_decoded(announced: int, decoded: int, max_frames: int | None) -> dg.AssetCheckResult:
+    """Did the original clip get every frame the container announces? A cut-off upload decodes
+    only its first part: processed, but said (WARN), not passed off as whole."""
+    expected = announced if max_frames is None else min(announced, max_frames)
+    return dg.AssetCheckResult(
+        check_name=SOURCE_DECODED,
+        passed=announced <= 0 or decoded >= expected,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "frames_announced": announced,
+            "frames_decoded": decoded,
+            "note": "" if decoded >= expected else
+            f"decoded {decoded} of the {announced} frames the container announces; the file may be truncated",
+        },
+    )
+
+
 @dg.asset(
     partitions_def=videos_partitions,
     deps=[raw_videos],
@@ -62,7 +80,13 @@ def completeness(video_id: str, clips: list[dict], root) -> dg.AssetCheckResult:
             asset="augmented_videos",
             blocking=True,
             description="Exactly 11 clips (original + 10 augmentations), each decodes and has frames.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            SOURCE_DECODED,
+            partitions_def=videos_partitions,
+            asset="augmented_videos",
+            description="The original clip holds every frame the source's container announces (else truncated).",
+        ),
     ],
     description=(
         "Stage 1: the original and 10 deterministic augmentations of each video, as H.264 clips, "
@@ -90,6 +114,7 @@ def augmented_videos(
     except VideoError as error:
         raise video_failure(error) from error
     seconds = time.perf_counter() - started
+    original = next(r for r in rows if r["augmentation"] == "original")
     table = ClipTable.validate(pl.DataFrame(rows, schema_overrides={"augmentation_idx": pl.Int64}))
     write_parquet_atomic(storage.clip_table_path(key), table)
 
@@ -106,6 +131,9 @@ def augmented_videos(
             "contact_sheet_path": dg.MetadataValue.path(str(storage.contact_sheet_path(key))),
             "contact_sheet": dg.MetadataValue.md(markdown_image(png, f"{key} clips")),
         },
-        check_results=[completeness(key, rows, storage.root)],
+        check_results=[
+            completeness(key, rows, storage.root),
+            source_decoded(raw["frame_count"] or 0, original["frames"], config.max_frames_per_clip),
+        ],
         data_version=table_version(table),
     )

@@ -52,7 +52,7 @@ def raw_videos(
     write_parquet_atomic(storage.raw_video_path(key), pl.DataFrame([row]))
     problems = [p for m in manifests for p in m.problems]
     for problem in problems:
-        context.log.warning(problem)
+        context.log.info(problem)
     metadata = {
         "path": dg.MetadataValue.path(registration.path),
         "sha256": registration.sha256,

@@ -120,6 +120,8 @@ def read_manifest(path: str | Path) -> Manifest:
             manifest.problems.append(f"{path}:{line}: duplicate of line {seen[identity]}; ignored")
             continue
         seen[identity] = line
+        if local and not (path.parent / local).exists():
+            manifest.problems.append(f"{path}:{line}: path {local} not found; the row applies once that file lands")
         platform, platform_id = parse_video_url(url)
         manifest.rows.append(
             ManifestRow(
@@ -134,6 +136,11 @@ def read_manifest(path: str | Path) -> Manifest:
             )
         )
     return manifest
+
+
+def manifest_problems(inbox: str | Path) -> list[str]:
+    """Every problem of every manifest in the inbox, as 'file:line: what'."""
+    return [problem for path in find_manifests(inbox) for problem in read_manifest(path).problems]
 
 
 def find_manifests(inbox: str | Path) -> list[Path]:

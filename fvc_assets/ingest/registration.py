@@ -56,7 +56,12 @@ def scan_inbox(inbox: str | Path) -> tuple[list[Path], list[Rejected]]:
     root = inbox.resolve()
     found, rejected = [], []
     for path in sorted(inbox.rglob("*")):
-        if path.name.startswith(".") or path.suffix.lower() not in VIDEO_EXTENSIONS:
+        in_hidden_folder = any(part.startswith(".") for part in path.parent.relative_to(inbox).parts)
+        if path.suffix.lower() not in VIDEO_EXTENSIONS or in_hidden_folder:
+            continue
+        if path.name.startswith("."):
+            # Said out loud rather than skipped: a dot file is easily a video someone expects to see.
+            rejected.append(Rejected(str(path), "hidden file (name starts with '.'); rename it to ingest it"))
             continue
         if path.is_symlink():
             target = path.resolve()

@@ -4,9 +4,14 @@
 import json
 
 import dagster as dg
+from fvc_assets.ingest.manifest import manifest_problems
 from fvc_assets.ingest.registration import load_registry, register_new_videos
 from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME, videos_partitions
 from fvc_resources.storage import StorageResource
+
+
+# Folder in the registry with one empty file per key whose partition the inbox sensor added.
+SENSOR_MARKS = ".inbox_sensor"
 
 
 def sync_partitions(instance: dg.DagsterInstance, registry_keys: list[str]) -> list[str]:
@@ -24,7 +29,8 @@ def inbox_sensor_factory(job_name: str) -> dg.SensorDefinition:
         description="Registers new files in $FVC_DATA_DIR/inbox as `videos` partitions and runs them.",
     )
     def inbox_sensor(context: dg.SensorEvaluationContext, storage: StorageResource):
-        # Cursor: the keys this sensor has requested runs for, and files it already reported.
+        # Cursor: the keys this sensor has requested runs for, and the rejected files and manifest
+        # problems it already reported (each is logged once).
         cursor = json.loads(context.cursor) if context.cursor else {}
         requested = set(cursor.get("requested", []))
         reported = set(cursor.get("rejected", []))
@@ -36,16 +42,29 @@ def inbox_sensor_factory(job_name: str) -> dg.SensorDefinition:
             if item.path not in reported:
                 context.log.warning(f"not ingested: {item.path}: {item.reason}")
                 reported.add(item.path)
-        to_run = [k for k in to_add if k not in requested]
+        for problem in manifest_problems(storage.inbox_dir):
+            if problem not in reported:
+                context.log.warning(f"manifest: {problem}")
+                reported.add(problem)
+        # The daemon adds a tick's partitions before it records the tick's run requests and cursor,
+        # so a daemon killed in between leaves partitions whose runs this cursor never requested.
+        # Hence every partition this sensor adds is marked on disk first, and a marked key not in
+        # the cursor is requested (again): its run key makes the daemon create it at most once.
+        # Partitions added by `fvc run` carry no mark: their runs are fvc run's.
+        marks = storage.registry_dir / SENSOR_MARKS
+        marks.mkdir(exist_ok=True)
+        for k in to_add:
+            (marks / k).touch()
+        to_run = [k for k in sorted(registry) if k not in requested and (marks / k).exists()]
         requested.update(to_run)
         new_cursor = json.dumps({"requested": sorted(requested), "rejected": sorted(reported)})
-        if not to_add:
+        if not to_add and not to_run:
             return dg.SensorResult(cursor=new_cursor, skip_reason="no new videos in the inbox")
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(partition_key=k, run_key=f"{k}:{registry[k].sha256[:12]}") for k in to_run
             ],
-            dynamic_partitions_requests=[videos_partitions.build_add_request(to_add)],
+            dynamic_partitions_requests=[videos_partitions.build_add_request(to_add)] if to_add else [],
             cursor=new_cursor,
         )
 
