@@ -27,9 +27,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from fvc_assets.environment import configure_environment
 
     home, data = configure_environment()
-    from fvc_assets.runner import run_all
+    from fvc_assets.runner import recover_orphaned_runs, run_all
 
     print(f"DAGSTER_HOME={home}\nFVC_DATA_DIR={data}")
+    for run_id in recover_orphaned_runs():
+        print(f"RECOVERED run {run_id}: its process had died; marked failed, its pool slots freed", flush=True)
     started = time.perf_counter()
 
     def progress(outcome):

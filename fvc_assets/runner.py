@@ -13,6 +13,7 @@ from fvc_assets.ingest.manifest import manifest_problems
 from fvc_assets.ingest.registration import Rejected, load_registry, register_new_videos
 from fvc_assets.ingest.sensors import sync_partitions
 from fvc_assets.jobs import VIDEO_PIPELINE_JOB
+from fvc_assets.orphans import fail_orphaned_runs, process_tags
 from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
 from fvc_resources.storage import StorageResource
 
@@ -51,6 +52,11 @@ def ensure_pools(instance: dg.DagsterInstance) -> None:
         info = storage.get_concurrency_info(GPU_POOL)
         if info.slot_count != 1:
             storage.set_concurrency_slots(GPU_POOL, 1)
+
+
+def recover_orphaned_runs() -> list[str]:
+    """Fail the runs of dead ``fvc run`` processes and free their pool slots (see fvc_assets.orphans)."""
+    return fail_orphaned_runs(dg.DagsterInstance.get())
 
 
 def register_inbox(instance: dg.DagsterInstance, storage: StorageResource) -> tuple[list[str], list[Rejected]]:
@@ -98,7 +104,7 @@ def execute_job(job_name: str, partition_key=None, log_level: str = "WARNING") -
         instance=dg.DagsterInstance.get(),
         partition_key=partition_key,
         raise_on_error=False,
-        tags={"fvc/launched_by": "fvc run"},
+        tags={"fvc/launched_by": "fvc run", **process_tags()},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
 

@@ -11,6 +11,7 @@ from fvc_assets.augment.schema import ClipTable
 from fvc_assets.ingest.assets import raw_videos, video_failure
 from fvc_assets.ingest.preview import contact_sheet, markdown_image, write_preview
 from fvc_assets.partitions import videos_partitions
+from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import require_upstream, table_version
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
@@ -93,6 +94,8 @@ def source_decoded(announced: int, decoded: int, max_frames: int | None) -> dg.A
         "and the clip table (clip -> source video lineage)."
     ),
 )
+@sole_writer(lambda storage, c: [storage.clips_dir(c.partition_key), storage.clip_table_path(c.partition_key),
+                    storage.contact_sheet_path(c.partition_key)])
 def augmented_videos(
     context: dg.AssetExecutionContext, config: AugmentConfig, storage: StorageResource
 ) -> dg.MaterializeResult:

@@ -10,6 +10,7 @@ from fvc_assets.features.extract import video_features
 from fvc_assets.features.results import feature_check_specs, feature_checks, validated_table
 from fvc_assets.features.schema import PLAUSIBLE_RANGES, HandcraftedFeatureTable
 from fvc_assets.partitions import videos_partitions
+from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import require_upstream, table_version
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
@@ -29,6 +30,7 @@ FEATURES_SANE = "features_sane"
                                     "Every clip of the clip table has exactly one feature row."),
     description="Stage 2: 15 handcrafted forensic features per clip (mean over sampled frames).",
 )
+@sole_writer(lambda storage, c: [storage.handcrafted_features_path(c.partition_key)])
 def handcrafted_features(
     context: dg.AssetExecutionContext, storage: StorageResource, sampling: FrameSamplingResource
 ) -> dg.MaterializeResult:

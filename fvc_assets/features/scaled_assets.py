@@ -10,6 +10,7 @@ from fvc_assets.features.results import feature_check_specs, feature_checks, val
 from fvc_assets.features.schema import SCALED_PLAUSIBLE_RANGES, ScaledFeatureTable
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.assets import scaled_videos
+from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import require_upstream, table_version
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
@@ -37,6 +38,7 @@ def scaled_clip_features(row: dict, root, count_for) -> dict:
                                     "Every scaled clip has exactly one feature row."),
     description="Stage 4: 8 features per scaled clip (mean over sampled frames, plus up/downscale flags).",
 )
+@sole_writer(lambda storage, c: [storage.scaled_features_path(c.partition_key)])
 def scaled_features(
     context: dg.AssetExecutionContext, storage: StorageResource, sampling: FrameSamplingResource
 ) -> dg.MaterializeResult:

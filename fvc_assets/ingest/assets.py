@@ -9,6 +9,7 @@ from fvc_assets.ingest.manifest import find_manifests, read_manifest
 from fvc_assets.ingest.preview import markdown_image, write_preview
 from fvc_assets.ingest.registration import load_registry
 from fvc_assets.partitions import videos_partitions
+from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import table_version
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
@@ -34,6 +35,7 @@ def video_failure(error: VideoError) -> dg.Failure:
         "(manifest, else real/ or fake/ folder, else unknown), FVC cascade, platform and dup_group."
     ),
 )
+@sole_writer(lambda storage, c: [storage.raw_video_path(c.partition_key), storage.preview_path(c.partition_key)])
 def raw_videos(
     context: dg.AssetExecutionContext, storage: StorageResource, video: VideoResource
 ) -> dg.MaterializeResult:

@@ -11,6 +11,7 @@ from fvc_assets.ingest.assets import raw_videos
 from fvc_assets.ingest.manifest import find_manifests, read_manifest
 from fvc_assets.ingest.registration import load_registry
 from fvc_assets.scale.assets import scaled_videos
+from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.catalog import FEATURE_COLUMNS, VideoTables, build_catalog, trainable
 from fvc_assets.train.comparison import markdown
 from fvc_assets.train.folds import N_FOLDS, assign_folds, audit_folds
@@ -64,6 +65,7 @@ def catalog_problems(table: pl.DataFrame) -> dict[str, list[str]]:
         "all manifests and videos, lineage, and the 15 + 8 features. DuckDB view `clips` in fvc.duckdb."
     ),
 )
+@sole_writer(lambda storage, c: [storage.catalog_path])
 def video_catalog(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     registry = load_registry(storage.registry_dir)
     manifests = [read_manifest(p) for p in find_manifests(storage.inbox_dir)]
@@ -141,6 +143,7 @@ def merged_history(path, assignment: pl.DataFrame) -> pl.DataFrame:
         "stratified by label and platform, stable as videos are added. DuckDB view `folds`."
     ),
 )
+@sole_writer(lambda storage, c: [storage.folds_path, storage.folds_path.with_name("folds_history.parquet")])
 def folds(context: dg.AssetExecutionContext, config: FoldsConfig, storage: StorageResource) -> dg.MaterializeResult:
     catalog = trainable(pl.read_parquet(storage.catalog_path))
     videos = catalog.unique("video_id").select("video_id", "dup_group", "label", "platform")

@@ -5,6 +5,7 @@ import polars as pl
 import dagster as dg
 from fvc_assets.ingest.preview import markdown_image
 from fvc_assets.partitions import FOLDS, MODELS
+from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.comparison import (
     best_model, comparison_table, markdown, plot_curves, pooled_metrics, shuffled_label_control, slice_scores,
     summarize, weakest_slices,
@@ -36,6 +37,7 @@ def read_all(storage: StorageResource, name: str) -> pl.DataFrame:
         "best model by mean ROC-AUC (used by `fvc predict`)."
     ),
 )
+@sole_writer(lambda storage, c: [storage.comparison_dir])
 def model_comparison(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     missing = missing_fold_results(storage)
     if missing:

@@ -7,6 +7,7 @@ import polars as pl
 
 import dagster as dg
 from fvc_assets.partitions import FOLDS, MODELS, model_fold_partitions
+from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.assets import folds, video_catalog
 from fvc_assets.train.fold_training import (
     METRICS, LeakingSplit, MissingBaseResults, read_predictions, stale_folds, train_fold,
@@ -30,6 +31,11 @@ def data_version(*paths) -> str:
     return digest.hexdigest()[:16]
 
 
+def fold_workdir(storage: StorageResource, context: dg.AssetExecutionContext):
+    keys = context.partition_key.keys_by_dimension
+    return storage.fold_dir(keys["model"], int(keys["fold"]))
+
+
 @dg.asset(
     partitions_def=model_fold_partitions,
     deps=[video_catalog, folds],
@@ -49,6 +55,7 @@ def data_version(*paths) -> str:
         "Saves the model, predictions and metrics; records an MLflow run."
     ),
 )
+@sole_writer(lambda storage, c: [fold_workdir(storage, c)])
 def fold_results(
     context: dg.AssetExecutionContext,
     storage: StorageResource,
@@ -57,10 +64,10 @@ def fold_results(
 ) -> dg.MaterializeResult:
     keys = context.partition_key.keys_by_dimension
     model, fold = keys["model"], int(keys["fold"])
+    workdir = fold_workdir(storage, context)
     catalog_path = require_upstream(storage.catalog_path, "video_catalog", "all videos")
     folds_path = require_upstream(storage.folds_path, "folds", "all videos")
     settings = training.settings()
-    workdir = storage.fold_dir(model, fold)
     try:
         outcome = train_fold(
             model, fold, pl.read_parquet(catalog_path), pl.read_parquet(folds_path), settings,

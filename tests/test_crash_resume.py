@@ -1,0 +1,210 @@
+"""Steps killed with SIGKILL in the middle of writing leave nothing a later step would read as
+valid; running again completes the partition with the same bytes as an uninterrupted run; a
+training fold resumes from its checkpoint; two runs of one partition never corrupt it."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from fvc_assets.orphans import HOST_TAG, PID_TAG, STARTED_TAG, process_alive, process_tags
+from fvc_resources.atomic import CRASH_POINT_ENV
+from fvc_resources.locks import exclusive_writer
+from tests.conftest import REPO_ROOT, encode_video
+from tests.train_data import clip_catalog
+
+pytestmark = pytest.mark.timeout(1500)
+FVC = str(Path(sys.executable).parent / "fvc")
+KEY = "victim"
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every visible file (temp files start with '.' and are not outputs)."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+
+
+def temp_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob(".*.tmp-*") if p.is_file()]
+
+
+def growing_temp_in(folder: Path):
+    """True once an encoder's temp file in ``folder`` holds data: the kill lands mid-write."""
+    def check() -> bool:
+        return folder.is_dir() and any(p.stat().st_size > 0 for p in folder.glob(".*.tmp-*"))
+    return check
+
+
+def fvc_run(env: dict, *, kill_when=None, crash_point: str | None = None, timeout: float = 600):
+    """`fvc run --skip-training --partition victim`; SIGKILLed when ``kill_when()`` turns true.
+
+    Returns (return code, killed from outside)."""
+    env = dict(env)
+    if crash_point:
+        env[CRASH_POINT_ENV] = crash_point
+    process = subprocess.Popen([FVC, "run", "--skip-training", "--partition", KEY], env=env, cwd=env["FVC_DATA_DIR"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    killed = False
+    while process.poll() is None and time.monotonic() < deadline:
+        if kill_when is not None and kill_when():
+            os.killpg(process.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.005)
+    if process.poll() is None and not killed:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(f"fvc run did not finish in {timeout}s")
+    output = process.communicate()[0].decode(errors="replace")
+    return process.returncode, killed, output
+
+
+@pytest.fixture(scope="module")
+def partition(tmp_path_factory):
+    """A registered video, its uninterrupted outputs (hashes), and the env to run it in."""
+    base = tmp_path_factory.mktemp("crash")
+    home, data = base / "dagster_home", base / "data"
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    encode_video(data / "inbox" / "fake" / f"{KEY}.mp4", frames=90, width=320, height=240, fps=25)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "FVC_DATA_DIR": str(data)}
+    env.pop(CRASH_POINT_ENV, None)
+    code, _, output = fvc_run(env)
+    assert code == 0, output
+    video_dir = data / "videos" / KEY
+    reference = file_hashes(video_dir)
+    assert {"clips.parquet", "handcrafted_features.parquet", "scaled.parquet", "scaled_features.parquet",
+            "raw_video.parquet", "clips/original.mp4", "scaled/original.mp4"} <= set(reference)
+    return env, video_dir, reference
+
+
+# Where each cycle's kill lands: an encoder's temp file growing (killed from outside), or the
+# step itself at the moment between a finished temp file and its rename.
+KILL_CYCLES = [
+    ("stage 1 clip, mid-encode", {"kill_dir": "clips"}),
+    ("stage 1 clip table", {"crash_point": "clips.parquet"}),
+    ("stage 2 feature parquet", {"crash_point": "handcrafted_features.parquet"}),
+    ("stage 3 clip, mid-encode", {"kill_dir": "scaled"}),
+    ("stage 3 clip, before rename", {"crash_point": "*.mp4#14"}),  # 11 stage-1 clips, then the 3rd scaled
+    ("stage 4 feature parquet", {"crash_point": "scaled_features.parquet"}),
+]
+
+
+def test_killed_steps_leave_no_valid_looking_partial_output_and_a_rerun_restores_every_byte(partition):
+    env, video_dir, reference = partition
+    shutil.rmtree(video_dir)
+    report = []
+    for where, how in KILL_CYCLES:
+        kill_when = growing_temp_in(video_dir / how["kill_dir"]) if "kill_dir" in how else None
+        code, killed, output = fvc_run(env, kill_when=kill_when, crash_point=how.get("crash_point"))
+        # A crash point kills the worker process that runs the partition; `fvc run` reports it.
+        died = code == 1 and "terminated abruptly" in output
+        assert killed or died, f"{where}: the step was not killed ({code}): {output[-2000:]}"
+        # The run the previous kill left STARTED (holding pool slots) is failed and its slots freed.
+        assert output.count("RECOVERED run") == (1 if report else 0), output[-2000:]
+        left = temp_files(video_dir)
+        # Every output visible under its real name is exactly the uninterrupted run's.
+        visible = file_hashes(video_dir)
+        wrong = [name for name, digest in visible.items() if reference.get(name) != digest]
+        assert not wrong, f"{where}: partial or different outputs visible: {wrong}"
+        report.append((where, len(visible), len(reference), len(left)))
+    code, _, output = fvc_run(env)
+    assert code == 0 and output.count("RECOVERED run") == 1, output
+    assert file_hashes(video_dir) == reference
+    assert temp_files(video_dir) == [], "the rerun swept the temp files of the killed writers"
+    print("\nkill cycle | outputs visible / expected | temp files left")
+    for row in report:
+        print(" | ".join(map(str, row)))
+
+
+def test_a_second_run_of_a_partition_being_written_fails_naming_the_holder(partition):
+    env, video_dir, reference = partition
+    lock = Path(env["FVC_DATA_DIR"]) / "locks" / "augmented_videos" / f"{KEY}.lock"
+    with exclusive_writer(lock, "run 0000-test-holder, pid 1 on here", "augmented_videos"):
+        code, _, output = fvc_run(env)
+    assert code == 1
+    assert f"augmented_videos partition '{KEY}' is being written by another run (run 0000-test-holder" in output
+    assert file_hashes(video_dir) == reference
+
+
+def test_two_concurrent_runs_of_one_partition_leave_it_whole(partition):
+    env, video_dir, reference = partition
+    shutil.rmtree(video_dir)
+    runs = [subprocess.Popen([FVC, "run", "--skip-training", "--partition", KEY], env=env, cwd=env["FVC_DATA_DIR"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    outputs = [(r.wait(timeout=600), r.stdout.read().decode(errors="replace")) for r in runs]
+    print("\nconcurrent runs' exit codes:", [code for code, _ in outputs])
+    for code, output in outputs:
+        # Each run either did the work or stopped at a step the other one held, and said so.
+        assert code == 0 or "is being written by another run" in output, output[-3000:]
+    if not all(code == 0 for code, _ in outputs):
+        code, _, output = fvc_run(env)  # what a user does after a clash: run it again
+        assert code == 0, output
+    assert file_hashes(video_dir) == reference
+    assert temp_files(video_dir) == []
+
+
+@pytest.fixture(scope="module")
+def training_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_crash")
+    catalog, folds = clip_catalog(root)
+    catalog.write_parquet(root / "catalog.parquet")
+    folds.write_parquet(root / "folds.parquet")
+    return root
+
+
+def train(root: Path, workdir: Path, crash_point: str | None = None):
+    env = {k: v for k, v in os.environ.items() if k != CRASH_POINT_ENV}
+    if crash_point:
+        env[CRASH_POINT_ENV] = crash_point
+    result = workdir.with_suffix(".json")
+    result.unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "tests" / "crash_train_fold.py"), str(root),
+                           str(workdir), str(result)], env=env, capture_output=True, text=True, timeout=600)
+    return done.returncode, (json.loads(result.read_text()) if result.exists() else None), done.stdout + done.stderr
+
+
+def test_a_fold_killed_while_saving_resumes_from_its_last_checkpoint(training_data, tmp_path):
+    code, whole, output = train(training_data, tmp_path / "whole")
+    assert code == 0 and whole["resumed_from_epoch"] == 0, output
+
+    # Killed while writing the checkpoint of epoch 2: epoch 1's checkpoint is what survives.
+    cut = tmp_path / "cut"
+    code, result, _ = train(training_data, cut, crash_point="checkpoint.pt#2")
+    assert code == -signal.SIGKILL and result is None
+    assert (cut / "checkpoint.pt").exists() and not (cut / "model.pt").exists()
+    left = temp_files(cut)  # train_fold leaves the sweep to the Dagster step's writer lock
+    assert len(left) == 1 and left[0].name.startswith(".checkpoint.tmp-"), left
+    code, resumed, output = train(training_data, cut)
+    assert code == 0 and resumed["resumed_from_epoch"] == 1, output
+    assert resumed["clip_ids"] == whole["clip_ids"]
+    assert np.allclose(resumed["scores"], whole["scores"], atol=1e-5)
+
+    # Killed while writing the model file after the last epoch: the rerun trains nothing again.
+    late = tmp_path / "late"
+    code, result, _ = train(training_data, late, crash_point="model.pt")
+    assert code == -signal.SIGKILL and not (late / "model.pt").exists()
+    assert not (late / "predictions.parquet").exists()
+    code, resumed, output = train(training_data, late)
+    assert code == 0 and resumed["resumed_from_epoch"] == 3, output
+    assert np.allclose(resumed["scores"], whole["scores"], atol=1e-5)
+    assert (late / "model.pt").exists() and pl.read_parquet(late / "predictions.parquet").height > 0
+
+
+def test_a_run_process_is_dead_once_its_pid_is_gone_or_reused():
+    mine = process_tags()
+    assert process_alive(mine)
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert not process_alive({**mine, PID_TAG: finished.stdout.strip()})
+    assert not process_alive({**mine, STARTED_TAG: "1.000"})  # same pid, another process
+    assert process_alive({**mine, HOST_TAG: "another-host", STARTED_TAG: "1.000"})  # cannot tell: left alone
+    assert process_alive({})  # runs launched by the daemon or the UI carry no pid tags
