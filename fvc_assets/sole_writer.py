@@ -35,7 +35,7 @@ def sole_writer(outputs: Outputs):
             asset = context.asset_key.to_user_string()
             partition = context.partition_key if context.has_partition_key else "all"
             lock = storage.root / "locks" / asset / f"{lock_name(partition)}.lock"
-            holder = f"run {context.run_id}, pid {os.getpid()} on {socket.gethostname()}"
+            holder = f"run {context.run.run_id}, pid {os.getpid()} on {socket.gethostname()}"
             with contextlib.ExitStack() as stack:
                 try:
                     stack.enter_context(exclusive_writer(lock, holder, f"{asset} partition {partition!r}"))

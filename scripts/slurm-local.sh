@@ -78,6 +78,8 @@ write_config() {
 # Written by scripts/slurm-local.sh: a one-node cluster on 127.0.0.1, state under $STATE
 ClusterName=fvc-local
 SlurmctldHost=$host(127.0.0.1)
+# Bind slurmctld and slurmd to their configured address (127.0.0.1), not to every interface.
+CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
 SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port
 SlurmUser=root

@@ -34,6 +34,16 @@ class LocalCluster:
                 return value
         raise KeyError(f"{name} not in scontrol output for job {job_id}")
 
+    def final_state(self, job_id: str, timeout: float = 20) -> str:
+        """The job's state once it has left PENDING/RUNNING/COMPLETING. A job outlives its step's last
+        event by the compute-log tail's wait (DAGSTER_COMPUTE_LOG_TAIL_WAIT_AFTER_FINISH)."""
+        deadline = time.monotonic() + timeout
+        while (state := self.job_field(job_id, "JobState")) in ("PENDING", "RUNNING", "COMPLETING"):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        return state
+
 
 def missing_slurm_tools() -> list[str]:
     return [tool for tool in SLURM_TOOLS if shutil.which(tool) is None]

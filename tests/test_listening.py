@@ -20,6 +20,7 @@ then refuses), and the parser's defaults are checked to be 127.0.0.1 for both.
 Servers are stopped by session: SIGINT, then SIGKILL for whatever is left.
 """
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -274,20 +275,27 @@ def can_bind(host: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def dagster_ui(tmp_path_factory):
-    """`fvc ui --port P` (default host), up with its code location loaded and its daemons healthy."""
-    port = free_port()
-    server = start("fvc-ui", ["ui", "--port", str(port)], tmp_path_factory.mktemp("fvc-ui"), "127.0.0.1", port)
+@contextlib.contextmanager
+def serving(server: Server, ready, timeout: float, what: str):
+    """Wait for ``ready()``, sample the server's sockets, yield it; stop it however the test ends."""
     try:
         began = time.monotonic()
-        wait_for(lambda: dagster_ready(server), 240, "fvc ui: webserver, code location and daemons")
+        wait_for(ready, timeout, what)
         server.timings["ready_s"] = round(time.monotonic() - began, 1)
         sample_sockets(server)
         yield server
     finally:
         stop(server)
-        print(f"\nfvc ui timings: {server.timings}")
+        print(f"\n{server.name} timings: {server.timings}")
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(tmp_path_factory):
+    """`fvc ui --port P` (default host), up with its code location loaded and its daemons healthy."""
+    port = free_port()
+    server = start("fvc-ui", ["ui", "--port", str(port)], tmp_path_factory.mktemp("fvc-ui"), "127.0.0.1", port)
+    with serving(server, lambda: dagster_ready(server), 240, "fvc ui: webserver, code location and daemons"):
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -297,21 +305,14 @@ def mlflow_ui(tmp_path_factory):
     port = free_port()
     server = start("fvc-mlflow-ui", ["mlflow-ui", "--host", host, "--port", str(port)],
                    tmp_path_factory.mktemp("fvc-mlflow-ui"), host, port)
-    try:
-        began = time.monotonic()
 
-        def answering():
-            if server.process.poll() is not None:
-                pytest.fail(f"fvc mlflow-ui exited with {server.process.returncode}:\n{server.log_tail()}")
-            return get(f"{server.url}/health")
+    def answering():
+        if server.process.poll() is not None:
+            pytest.fail(f"fvc mlflow-ui exited with {server.process.returncode}:\n{server.log_tail()}")
+        return get(f"{server.url}/health")
 
-        wait_for(answering, 180, "fvc mlflow-ui to answer /health")
-        server.timings["ready_s"] = round(time.monotonic() - began, 1)
-        sample_sockets(server)
+    with serving(server, answering, 180, "fvc mlflow-ui to answer /health"):
         yield server
-    finally:
-        stop(server)
-        print(f"\nfvc mlflow-ui timings: {server.timings}")
 
 
 def test_the_cli_defaults_to_loopback():
@@ -363,3 +364,14 @@ def test_fvc_mlflow_ui_listens_only_on_the_host_it_was_given(mlflow_ui):
         assert refuses("127.0.0.1", server.port), "--host was not passed on: the MLflow UI answers on 127.0.0.1"
     assert any(f"--host {server.host}" in cmd for cmd in server.processes.values()), server.processes
 
+
+
+def test_the_local_slurm_daemons_listen_on_loopback_only(slurm_cluster):
+    """scripts/slurm-local.sh binds slurmctld and slurmd to 127.0.0.1 (CommunicationParameters)."""
+    listening = {}
+    for name in ("slurmctld", "slurmd"):
+        pid = int((slurm_cluster.state_dir / "pids" / f"{name}.pid").read_text().split()[0])
+        listening[name] = {(c.laddr.ip, c.laddr.port) for c in psutil.Process(pid).net_connections(kind="inet")
+                           if c.status == psutil.CONN_LISTEN}
+    assert all(listening.values()), listening
+    assert {ip for sockets in listening.values() for ip, _ in sockets} == {"127.0.0.1"}, listening

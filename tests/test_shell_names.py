@@ -43,7 +43,7 @@ from fvc_resources.storage import StorageResource  # noqa: E402
 from fvc_resources.video_resource import VideoResource  # noqa: E402
 from tests import slurm_jobs  # noqa: E402
 from tests.conftest import encode_video  # noqa: E402
-from tests.slurm_fixtures import REPO_ROOT, slurm_cluster, slurm_env  # noqa: E402,F401 (fixtures)
+from tests.slurm_fixtures import REPO_ROOT  # noqa: E402
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -185,6 +185,7 @@ def test_a_slurm_run_carries_metacharacters_in_names_tags_and_paths_as_data(slur
 
     assert set(jobs) == {"raw_videos", "augmented_videos"}
     for step_key, job in jobs.items():
+        slurm_cluster.final_state(job["id"])
         shown = subprocess.run(["scontrol", "show", "job", "-o", job["id"]], capture_output=True, text=True,
                                check=True).stdout
         # Where a name must be safe it is sanitised; where a string is data it arrives verbatim.

@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 
 from tests import slurm_jobs
-from tests.slurm_fixtures import REPO_ROOT, slurm_cluster, slurm_env, wait_for  # noqa: F401 (fixtures)
+from tests.slurm_fixtures import REPO_ROOT, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -109,7 +109,7 @@ def test_stage1_runs_every_step_as_a_slurm_job_with_the_local_executors_outputs(
         assert set(jobs) == {"raw_videos", "augmented_videos"}
         for step_key, (job,) in jobs.items():
             assert job["name"] == f"fvc-{result.run_id[:8]}-{step_key}"
-            assert slurm_cluster.job_field(job["id"], "JobState") == "COMPLETED"
+            assert slurm_cluster.final_state(job["id"]) == "COMPLETED"
             assert slurm_cluster.job_field(job["id"], "JobName") == job["name"]
             assert job["log"] == slurm_env.home / "slurm_logs" / result.run_id / f"{step_key}.log"
             assert f"fvc-slurm: job {job['id']} on" in job["log"].read_text()
@@ -161,7 +161,7 @@ def test_a_retried_step_runs_again_as_a_new_job(slurm_env, slurm_cluster):
         assert "STEP_SUCCESS" in second["log"].read_text()
         (retry,) = events(instance, result.run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY)
         assert "first attempt fails on purpose" in str(retry.dagster_event.event_specific_data.error)
-        assert slurm_cluster.job_field(second["id"], "JobState") == "COMPLETED"
+        assert slurm_cluster.final_state(second["id"]) == "COMPLETED"
 
 
 def test_terminating_the_run_cancels_its_slurm_jobs(slurm_env, slurm_cluster):

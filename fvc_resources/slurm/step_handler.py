@@ -114,7 +114,7 @@ class SlurmStepHandler(StepHandler):
     def _job_env(self, context: StepHandlerContext, step_key: str) -> dict[str, str]:
         """This process's environment (sbatch --export=ALL hands it to the job), plus:
         the Python env's bin first on PATH, DAGSTER_HOME when the instance has a home,
-        the executor's env_vars, and which run and step the job belongs to."""
+        the executor's env_vars, which run and step the job belongs to, and a 1 s wait for the log tail."""
         env = dict(os.environ)
         bin_dir = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([bin_dir, *[p for p in env.get("PATH", "").split(os.pathsep) if p != bin_dir]])
@@ -126,6 +126,9 @@ class SlurmStepHandler(StepHandler):
                 env[key] = value
             elif key in os.environ:
                 env[key] = os.environ[key]
+        # Dagster copies step output into the job log with `tail -F` (1 s polls) and kills it when the
+        # step ends: without a wait the log loses its last lines (dagster-io/dagster#23336).
+        env.setdefault("DAGSTER_COMPUTE_LOG_TAIL_WAIT_AFTER_FINISH", "1")
         env["DAGSTER_RUN_JOB_NAME"] = context.dagster_run.job_name
         env["DAGSTER_RUN_STEP_KEY"] = step_key
         return env
