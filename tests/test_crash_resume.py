@@ -208,3 +208,47 @@ def test_a_run_process_is_dead_once_its_pid_is_gone_or_reused():
     assert not process_alive({**mine, STARTED_TAG: "1.000"})  # same pid, another process
     assert process_alive({**mine, HOST_TAG: "another-host", STARTED_TAG: "1.000"})  # cannot tell: left alone
     assert process_alive({})  # runs launched by the daemon or the UI carry no pid tags
+
+
+@pytest.mark.parametrize("asset_name, partition", [
+    ("fold_results", {"model": "logistic_regression", "fold": "2"}),
+    ("video_catalog", None),
+    ("folds", None),
+    ("model_comparison", None),
+    ("scaled_videos", "some_video"),
+])
+def test_every_writing_asset_refuses_a_second_writer(asset_name, partition, tmp_path, monkeypatch):
+    """The lock comes before anything else the step does, for stage 5 as for the per-video stages."""
+    import dagster as dg
+
+    from fvc_assets.definitions import defs
+    from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
+    from fvc_assets.sole_writer import lock_name
+
+    monkeypatch.setenv("FVC_DATA_DIR", str(tmp_path / "data"))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(VIDEOS_PARTITIONS_NAME, ["some_video"])
+    key = dg.MultiPartitionKey(partition) if isinstance(partition, dict) else partition
+    lock = tmp_path / "data" / "locks" / asset_name / f"{lock_name(str(key) if key else 'all')}.lock"
+    job = defs.resolve_implicit_global_asset_job_def()
+    with exclusive_writer(lock, "run other-run, pid 1 on here", asset_name):
+        result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(asset_name)],
+                                        partition_key=key, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    description = failure.step_failure_data.user_failure_data.description
+    assert "is being written by another run (run other-run, pid 1 on here)" in description
+
+
+def test_a_writer_sweeps_only_its_own_stale_temp_files(tmp_path):
+    from fvc_resources.atomic import remove_stale_temps
+
+    (tmp_path / "clips").mkdir()
+    mine = [tmp_path / ".clips.tmp-abc123.parquet", tmp_path / "clips" / ".original.tmp-x1.mp4"]
+    others = [tmp_path / ".handcrafted_features.tmp-def456.parquet", tmp_path / "clips.parquet",
+              tmp_path / "clips" / "original.mp4"]
+    for path in mine + others:
+        path.write_bytes(b"x")
+    removed = remove_stale_temps(tmp_path / "clips.parquet", tmp_path / "clips")
+    assert sorted(removed) == sorted(mine)
+    assert all(p.exists() for p in others) and not any(p.exists() for p in mine)
