@@ -4,6 +4,7 @@ Layout under the data root (``$FVC_DATA_DIR``, default ``./data``)::
 
     inbox/                 videos (and FVC manifests) land here; never modified
     registry/<key>.json    one record per registered video (key -> file, hash)
+    registry/.inbox_sensor/<key>  the inbox sensor added this key's partition (its run is the sensor's)
     videos/<key>/          everything derived from one video partition
         raw_video.parquet  ingest: probe, labels, groups
         preview.png        a frame, small
@@ -21,6 +22,7 @@ Layout under the data root (``$FVC_DATA_DIR``, default ``./data``)::
     comparison/                     model_comparison: tables and plots
     predict/                        ``fvc predict``: stages run on videos outside the partitions
     fvc.duckdb                      views over the parquet files above
+    locks/<asset>/<partition>.lock  one writer per asset partition (fvc_assets/sole_writer.py)
 """
 
 from __future__ import annotations
