@@ -51,7 +51,7 @@ def fvc_run(env: dict, *, kill_when=None, crash_point: str | None = None, timeou
     env = dict(env)
     if crash_point:
         env[CRASH_POINT_ENV] = crash_point
-    process = subprocess.Popen([FVC, "run", "--skip-training", "--partition", KEY], env=env, cwd=env["FVC_DATA_DIR"],
+    process = subprocess.Popen([FVC, "run", "--skip-training", "--jobs", "2", "--partition", KEY], env=env, cwd=env["FVC_DATA_DIR"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     killed = False
@@ -139,7 +139,7 @@ def test_a_second_run_of_a_partition_being_written_fails_naming_the_holder(parti
 def test_two_concurrent_runs_of_one_partition_leave_it_whole(partition):
     env, video_dir, reference = partition
     shutil.rmtree(video_dir)
-    runs = [subprocess.Popen([FVC, "run", "--skip-training", "--partition", KEY], env=env, cwd=env["FVC_DATA_DIR"],
+    runs = [subprocess.Popen([FVC, "run", "--skip-training", "--jobs", "2", "--partition", KEY], env=env, cwd=env["FVC_DATA_DIR"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
     outputs = [(r.wait(timeout=600), r.stdout.read().decode(errors="replace")) for r in runs]
     print("\nconcurrent runs' exit codes:", [code for code, _ in outputs])
