@@ -35,8 +35,10 @@ def exclusive_writer(lock_path: str | os.PathLike, holder: str, what: str) -> It
                 f"{what} is being written by another run ({current}); "
                 f"wait for it to finish, then run this partition again"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, holder.encode(), 0)
+        # Write, then cut to length: a reader never sees the file empty between the two.
+        data = holder.encode()
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
         yield
     finally:
         os.close(fd)  # releases the lock
