@@ -27,73 +27,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from fvc_assets.environment import configure_environment
 
     home, data = configure_environment()
-    from fvc_assets.runner import recover_orphaned_runs, run_all
+    print(f"DAGSTER_HOME={home}\nFVC_DATA_DIR={data}", flush=True)
+    from fvc_assets.launch.command import run_command
 
-    print(f"DAGSTER_HOME={home}\nFVC_DATA_DIR={data}")
-    for run_id in recover_orphaned_runs():
-        print(f"RECOVERED run {run_id}: its process had died; marked failed, its pool slots freed", flush=True)
-    started = time.perf_counter()
-
-    def progress(outcome):
-        status = "ok    " if outcome.success else "FAILED"
-        print(f"  {status} {outcome.key}", flush=True)
-
-    summary = run_all(
-        args.partition or None,
-        on_outcome=progress,
-        log_level="DEBUG" if args.verbose else "WARNING",
-        jobs=max(1, args.jobs),
-    )
-    elapsed = time.perf_counter() - started
-    print(
-        f"\n{len(summary.outcomes)} video partition(s) run, {len(summary.failed)} failed, "
-        f"{len(summary.registered)} newly registered, in {elapsed:.1f}s"
-    )
-    for outcome in summary.failed:
-        print(f"FAILED {outcome.key} ({outcome.path}): {outcome.error}")
-    for item in summary.rejected:
-        print(f"NOT INGESTED {item.path}: {item.reason}")
-    for problem in summary.manifest_problems:
-        print(f"MANIFEST {problem}")
-    ok = summary.ok
-    if not (args.skip_training or args.partition):
-        ok = _train(args) and ok
-    return 0 if ok else 1
-
-
-def _train(args: argparse.Namespace) -> bool:
-    from fvc_assets.train_runner import run_training
-
-    print("\nstage 5: catalog, folds, every model x fold, comparison")
-    started = time.perf_counter()
-
-    def progress(outcome):
-        print(f"  {'ok    ' if outcome.success else 'FAILED'} {outcome.name}", flush=True)
-
-    training = run_training(progress, "DEBUG" if args.verbose else "WARNING", max(1, args.jobs))
-    print(f"\n{len(training.outcomes)} training run(s), {len(training.failed)} failed, "
-          f"in {time.perf_counter() - started:.1f}s")
-    for outcome in training.failed:
-        print(f"FAILED {outcome.name}: {outcome.error}")
-    _print_comparison()
-    return not training.failed
-
-
-def _print_comparison() -> None:
-    import json
-
-    import polars as pl
-
-    from fvc_assets.train.comparison import plain_table
-    from fvc_resources.storage import StorageResource
-
-    out = StorageResource().comparison_dir
-    if not (out / "table.parquet").exists():
-        return
-    print("\nModel comparison (held-out videos, mean ± std over 5 folds; demo scores say nothing about real FVC):")
-    print(plain_table(pl.read_parquet(out / "table.parquet")))
-    best = json.loads((out / "best_model.json").read_text())
-    print(f"\nbest model by mean ROC-AUC: {best['best_model']}; plots and tables in {out}")
+    return run_command(args)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -175,11 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Uses DAGSTER_HOME (default ./dagster_home) and FVC_DATA_DIR (default ./data).",
     )
     run.add_argument("--partition", action="append", help="only this video partition (repeatable)")
-    run.add_argument("--verbose", action="store_true", help="print Dagster's event log while running")
+    run.add_argument("--verbose", action="store_true", help="the daemon's own log at debug level")
     run.add_argument("--skip-training", action="store_true",
                      help="stages 1-4 only (stage 5 also does not run with --partition)")
-    run.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                     help="video partitions run side by side, one process each (default: CPU count)")
+    run.add_argument("--jobs", type=int, default=None,
+                     help="runs side by side: max_concurrent_runs of the daemon this command starts "
+                          "(default: the instance's concurrency.runs.max_concurrent_runs)")
+    run.add_argument("--force", action="store_true",
+                     help="run every partition again, not only the missing, failed or stale ones")
+    run.add_argument("--run-config", type=Path,
+                     help="YAML run config for every run, e.g. execution: {config: {slurm: {partition: gpu}}}")
     run.set_defaults(func=_cmd_run)
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on 127.0.0.1")

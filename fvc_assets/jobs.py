@@ -30,6 +30,8 @@ catalog_job = dg.define_asset_job(
     description="Stage 5 inputs: rebuild the clip catalog (and DuckDB views) and the leak-free folds.",
 )
 
+ENSEMBLE_JOB = "ensemble"
+
 COMPARE_JOB = "compare"
 compare_job = dg.define_asset_job(
     name=COMPARE_JOB,
@@ -37,3 +39,8 @@ compare_job = dg.define_asset_job(
     | dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("fold_results"), "all_models_and_folds_present")),
     description="Check every model x fold is present, then compare the models (tables, plots, best model).",
 )
+
+# What `fvc run` brings up to date, per video and then (unless --skip-training) stage 5;
+# it runs them in the asset graph's order (fvc_assets.launch.plan), not in this one.
+PER_VIDEO_JOBS = (VIDEO_PIPELINE_JOB,)
+STAGE5_JOBS = (CATALOG_JOB, TRAIN_JOB, COMPARE_JOB)

@@ -30,7 +30,7 @@ from dagster._core.executor.step_delegating import StepDelegatingExecutor
 from fvc_resources.slurm.requests import OPTIONS, request_from_mapping
 from fvc_resources.slurm.step_handler import SlurmSettings, SlurmStepHandler
 
-EXECUTOR_ENV = "FVC_EXECUTOR"  # "multiprocess" (the default), "in_process" or "slurm"
+EXECUTOR_ENV = "FVC_EXECUTOR"  # "in_process" (the default), "multiprocess" or "slurm"
 # Unset request fields fall back to FVC_SLURM_<NAME> (FVC_SLURM_PARTITION, FVC_SLURM_MEM...).
 ENV_PREFIX = "FVC_SLURM_"
 
@@ -146,7 +146,7 @@ BACKENDS = ("multiprocess", "in_process", "slurm")
 
 
 def default_backend() -> str:
-    backend = os.environ.get(EXECUTOR_ENV, "multiprocess").strip().lower() or "multiprocess"
+    backend = os.environ.get(EXECUTOR_ENV, "in_process").strip().lower() or "in_process"
     if backend not in BACKENDS:
         raise ValueError(f"{EXECUTOR_ENV}={backend!r}: expected one of {', '.join(BACKENDS)}")
     return backend

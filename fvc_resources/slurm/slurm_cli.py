@@ -58,6 +58,17 @@ def cancel(job_id: str, env: Mapping[str, str] | None = None, scancel: str = "sc
     return True
 
 
+def reachable(env: Mapping[str, str] | None = None, scontrol: str = "scontrol") -> str | None:
+    """None when the SLURM controller answers; else why not (no client commands, controller down)."""
+    try:
+        done = _run([scontrol, "ping"], env)
+    except SlurmCommandError as error:
+        return str(error)
+    if done.returncode != 0 or "UP" not in done.stdout:
+        return f"scontrol ping: {(done.stdout + done.stderr).strip() or f'exit {done.returncode}'}"
+    return None
+
+
 def queued_job_ids(name: str, env: Mapping[str, str] | None = None, squeue: str = "squeue") -> list[str]:
     """Ids of the jobs with this name that ``squeue`` still lists (any state)."""
     done = _run([squeue, "-h", "--name", name, "-o", "%A"], env)

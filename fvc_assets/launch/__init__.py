@@ -1,0 +1,1 @@
+"""``fvc run`` as a client of Dagster's run queue: register, plan, submit, wait, report."""

@@ -1,0 +1,162 @@
+"""The body of ``fvc run``: register the inbox, then bring the asset graph up to date through the run queue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import dagster as dg
+from fvc_assets.environment import PROJECT_ROOT
+from fvc_assets.ingest.manifest import manifest_problems
+from fvc_assets.ingest.registration import load_registry
+from fvc_assets.jobs import PER_VIDEO_JOBS, STAGE5_JOBS, VIDEO_PIPELINE_JOB
+from fvc_assets.launch.client import BATCH_TAG, LAUNCHED_BY_TAG, JobReport, QueueClient, RunOutcome, all_partitions, run_jobs
+from fvc_assets.launch.daemon import QueueDaemon
+from fvc_assets.launch.inbox import ensure_pools, register_inbox
+from fvc_assets.launch.submit import run_submitter
+from fvc_resources.storage import StorageResource
+
+WORKSPACE_YAML = PROJECT_ROOT / "workspace.yaml"
+
+
+def load_run_config(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    import yaml
+
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise SystemExit(f"--run-config {path}: {error}") from error
+    if not isinstance(config, dict):
+        raise SystemExit(f"--run-config {path}: expected a mapping (run config), got {type(config).__name__}")
+    return config
+
+
+def executor_backend(run_config: dict) -> str:
+    """The executor the runs will use: the run config's choice, else the definitions' default."""
+    from fvc_resources.slurm.executor import default_backend
+
+    chosen = (run_config.get("execution") or {}).get("config") or {}
+    return next(iter(chosen), default_backend())
+
+
+def refuse_unreachable_slurm(backend: str) -> None:
+    """A SLURM configuration runs on SLURM or not at all: never silently on this machine."""
+    if backend != "slurm":
+        return
+    from fvc_resources.slurm.slurm_cli import reachable
+
+    why = reachable()
+    if why:
+        raise SystemExit(f"the executor is slurm, but SLURM is not reachable from here: {why}\n"
+                         "Nothing was submitted. Start the cluster (or fix SLURM_CONF), or choose another executor.")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from fvc_assets.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    storage = StorageResource()
+    run_config = load_run_config(args.run_config)
+    if not args.verbose:  # the runs' own event log stays in the UI; the terminal gets the outcomes
+        run_config.setdefault("loggers", {"console": {"config": {"log_level": "WARNING"}}})
+    backend = executor_backend(run_config)
+    refuse_unreachable_slurm(backend)
+    ensure_pools(instance)
+    registered, rejected = register_inbox(instance, storage)
+    problems = manifest_problems(storage.inbox_dir)
+    registry = load_registry(storage.registry_dir)
+    print(f"executor: {backend}; runs go through the run queue of {os.environ['DAGSTER_HOME']}", flush=True)
+
+    video_keys = all_partitions(instance, defs, VIDEO_PIPELINE_JOB)
+    if args.partition:
+        unknown = sorted(set(args.partition) - set(video_keys))
+        if unknown:
+            raise SystemExit(f"unknown video partition(s): {', '.join(unknown)}")
+        video_keys = [k for k in video_keys if k in set(args.partition)]
+    train = not (args.skip_training or args.partition)
+    jobs = [*PER_VIDEO_JOBS, *(STAGE5_JOBS if train else [])]
+    # An explicit --partition selection is run whether or not it is up to date.
+    force_jobs = set(jobs) if args.force else ({VIDEO_PIPELINE_JOB} if args.partition else set())
+
+    def partitions_of(job: str) -> list[str | None]:
+        return video_keys if job == VIDEO_PIPELINE_JOB else all_partitions(instance, defs, job)
+
+    def show(outcome: RunOutcome) -> str:
+        return f"  {'ok    ' if outcome.success else 'FAILED'} {outcome.partition or outcome.job}"
+
+    def announce(report: JobReport) -> None:
+        if report.skipped:
+            print(f"{report.job}: not run: {report.skipped}", flush=True)
+        elif not report.to_run:
+            print(f"{report.job}: up to date, nothing to run", flush=True)
+        else:
+            reasons = sorted({why.split(':')[0] for why in report.to_run.values()})
+            print(f"{report.job}: {len(report.to_run)} run(s) ({'; '.join(reasons[:3])})", flush=True)
+
+    daemon = QueueDaemon(instance, WORKSPACE_YAML, args.jobs, log_level="debug" if args.verbose else "warning")
+    tags = {LAUNCHED_BY_TAG: "fvc run", BATCH_TAG: uuid.uuid4().hex[:12]}
+    started = time.perf_counter()
+    client = None
+    try:
+        with run_submitter(instance, WORKSPACE_YAML, defs, "DEBUG" if args.verbose else "WARNING") as submitter:
+            client = QueueClient(instance, submitter, daemon, tags, run_config)
+            reports = run_jobs(client, defs, jobs, partitions_of, force_jobs, show, announce)
+    except KeyboardInterrupt:
+        canceled = client.cancel_in_flight() if client else []
+        print(f"\ninterrupted: canceled {len(canceled)} run(s) this command had submitted", flush=True)
+        return 130
+    finally:
+        own_daemon = daemon.started_here
+        daemon.stop()
+    elapsed = time.perf_counter() - started
+
+    by_job = {r.job: r for r in reports}
+    video = by_job[VIDEO_PIPELINE_JOB]
+    print(f"\n{len(video.outcomes)} video partition(s) run, {len(video.failed)} failed, "
+          f"{len(registered)} newly registered, in {video.seconds:.1f}s")
+    for outcome in video.failed:
+        path = registry[outcome.partition].path if outcome.partition in registry else "?"
+        print(f"FAILED {outcome.partition} ({path}): {outcome.error}")
+    for item in rejected:
+        print(f"NOT INGESTED {item.path}: {item.reason}")
+    for problem in problems:
+        print(f"MANIFEST {problem}")
+    ok = not video.failed and not rejected
+
+    stage5 = [by_job[j] for j in by_job if j in STAGE5_JOBS]
+    if stage5:
+        outcomes = [o for r in stage5 for o in r.outcomes]
+        failed = [o for o in outcomes if not o.success]
+        print(f"\n{len(outcomes)} training run(s), {len(failed)} failed, in {sum(r.seconds for r in stage5):.1f}s")
+        for outcome in failed:
+            print(f"FAILED {outcome.name}: {outcome.error}")
+        for report in stage5:
+            if report.skipped:
+                print(f"NOT RUN {report.job}: {report.skipped}")
+        ok = ok and not failed and not any(r.skipped for r in stage5)
+        print_comparison(storage)
+    launched = sum(len(r.outcomes) for r in reports)
+    if not launched:
+        print("nothing new: every asset fvc run manages is up to date; no run launched")
+    print(f"done in {elapsed:.1f}s" + (" (with a daemon started for this command)" if own_daemon else ""))
+    return 0 if ok else 1
+
+
+def print_comparison(storage: StorageResource) -> None:
+    import polars as pl
+
+    from fvc_assets.train.comparison import plain_table
+
+    out = storage.comparison_dir
+    if not (out / "table.parquet").exists():
+        return
+    print("\nModel comparison (held-out videos, mean ± std over 5 folds; demo scores say nothing about real FVC):")
+    print(plain_table(pl.read_parquet(out / "table.parquet")))
+    best = json.loads((out / "best_model.json").read_text())
+    print(f"\nbest model by mean ROC-AUC: {best['best_model']}; plots and tables in {out}")

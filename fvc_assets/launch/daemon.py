@@ -1,0 +1,67 @@
+"""A daemon for as long as ``fvc run`` needs one: the running one, or one it starts and stops by pid."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+
+QUEUE_DAEMON_TYPE = "QUEUED_RUN_COORDINATOR"
+# Daemons write a heartbeat every 30 s; one older than this belongs to a daemon that is gone.
+LIVE_HEARTBEAT_SECONDS = 45
+
+
+def daemon_alive(instance: dg.DagsterInstance) -> bool:
+    """Does a daemon dequeue this instance's runs (a recent heartbeat of the run queue daemon)?"""
+    heartbeat = instance.get_daemon_heartbeats().get(QUEUE_DAEMON_TYPE)
+    return heartbeat is not None and time.time() - heartbeat.timestamp < LIVE_HEARTBEAT_SECONDS
+
+
+class QueueDaemon:
+    """Starts fvc_assets.launch.queue_daemon on first need; ``stop()`` ends it (end of its input, then its pid)."""
+
+    def __init__(self, instance: dg.DagsterInstance, workspace_yaml: Path, max_concurrent_runs: int | None,
+                 log_level: str = "warning"):
+        self.instance = instance
+        self.workspace_yaml = workspace_yaml
+        self.max_concurrent_runs = max_concurrent_runs
+        self.log_level = log_level
+        self.process: subprocess.Popen | None = None
+        self.used_running = False
+
+    def ensure(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
+        if self.process is not None:
+            raise RuntimeError(f"the run queue daemon (pid {self.process.pid}) exited with code "
+                               f"{self.process.returncode}; see its messages above")
+        if daemon_alive(self.instance):
+            self.used_running = True
+            return
+        command = [sys.executable, "-m", "fvc_assets.launch.queue_daemon", "--workspace", str(self.workspace_yaml),
+                   "--log-level", self.log_level]
+        if self.max_concurrent_runs:
+            command += ["--max-concurrent-runs", str(self.max_concurrent_runs)]
+        # Its standard input is a pipe from this process: when this process ends, however, the daemon ends.
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE)
+
+    @property
+    def started_here(self) -> bool:
+        return self.process is not None
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        try:
+            if process.stdin:
+                process.stdin.close()
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        # Its last heartbeat would make the next `fvc run` believe a daemon is still there.
+        self.instance.wipe_daemon_heartbeats()

@@ -1,0 +1,63 @@
+"""Why a run failed, in one line, read from its event log (what the UI shows on the run's page)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+EventType = dg.DagsterEventType
+
+
+def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """'check C on A failed: what it names' for each failed blocking (ERROR) check of the run."""
+    parts = []
+    for record in instance.get_records_for_run(run_id, of_type=EventType.ASSET_CHECK_EVALUATION).records:
+        evaluation = record.event_log_entry.dagster_event.asset_check_evaluation_data
+        if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        named = [f"{k}={v.value}" for k, v in evaluation.metadata.items() if k in ("problems", "missing")]
+        parts.append(f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed"
+                     + (f": {'; '.join(named)}" if named else ""))
+    return parts
+
+
+def step_failure(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The first failed step's own message (a dg.Failure's description, else the error's message)."""
+    for record in instance.get_records_for_run(run_id, of_type=EventType.STEP_FAILURE).records:
+        event = record.event_log_entry.dagster_event
+        data = event.step_failure_data
+        description = getattr(data.user_failure_data, "description", None)
+        if description:
+            return f"{event.step_key}: {description}"
+        error = data.error
+        if error is None:
+            continue
+        # The user's exception is the cause of Dagster's "error occurred while executing the step".
+        user = error.cause if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause else error
+        return f"{event.step_key}: {user.message.strip()}"
+    return None
+
+
+def run_failure(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The run-level reason (a worker that died, a launch that failed, a canceled run)."""
+    types = {EventType.RUN_FAILURE, EventType.RUN_CANCELED, EventType.ENGINE_EVENT}
+    records = instance.get_records_for_run(run_id, of_type=types, ascending=False, limit=20).records
+    for record in records:
+        entry = record.event_log_entry
+        event = entry.dagster_event
+        message = (entry.user_message or (event.message if event else "") or "").strip()
+        if event.event_type == EventType.ENGINE_EVENT and not (
+            message.startswith("Detected run worker status") or "interrupted" in message.lower()
+        ):
+            continue
+        if message:
+            return message.splitlines()[0]
+    return None
+
+
+def failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
+    """Failed blocking checks first (the usual cause of a blocked step), then the step's error, then the run's."""
+    checks = failed_checks(instance, run_id)
+    if checks:
+        return "; ".join(checks)
+    return (step_failure(instance, run_id) or run_failure(instance, run_id)
+            or "run failed (see the run's logs in the Dagster UI)")

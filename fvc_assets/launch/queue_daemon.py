@@ -1,0 +1,70 @@
+"""The daemon ``fvc run`` starts when none is running: Dagster's run queue and run monitoring, nothing else.
+
+It is Dagster's own daemon controller with two of its daemons (the queued run
+coordinator, which starts queued runs up to ``max_concurrent_runs``, and run
+monitoring, which fails runs whose worker died and frees their pool slots).
+Sensors and automation are left to the full ``dagster-daemon`` (``fvc ui``):
+``fvc run`` materialises what it was asked for, in the asset graph's order,
+and a sensor acting on the same videos at the same time would only race it.
+
+It stops at the end of its standard input, so it never outlives the ``fvc run``
+that started it (even one killed with SIGKILL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+
+def _exit_at_end_of_input() -> None:
+    def watch() -> None:
+        while sys.stdin.buffer.read(1024):
+            pass
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Dagster's run queue and run monitoring daemons.")
+    parser.add_argument("--workspace", required=True, help="workspace.yaml of the code location")
+    parser.add_argument("--max-concurrent-runs", type=int, help="overrides concurrency.runs.max_concurrent_runs")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+
+    from dagster import DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+    from dagster._daemon.controller import create_daemon_of_type, daemon_controller_from_instance
+    from dagster._daemon.daemon import MonitoringDaemon
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+    from dagster._utils.interrupts import capture_interrupts, setup_interrupt_handlers
+
+    overrides = {}
+    if args.max_concurrent_runs:
+        overrides = {"concurrency": {"runs": {"max_concurrent_runs": args.max_concurrent_runs}}}
+    ref = InstanceRef.from_dir(os.environ["DAGSTER_HOME"], overrides=overrides)
+    daemon_types = [QueuedRunCoordinatorDaemon.daemon_type(), MonitoringDaemon.daemon_type()]
+
+    setup_interrupt_handlers()
+    _exit_at_end_of_input()
+    try:
+        with capture_interrupts(), DagsterInstance.from_ref(ref) as instance:
+            with daemon_controller_from_instance(
+                instance,
+                workspace_load_target=WorkspaceFileTarget(paths=[args.workspace]),
+                gen_daemons=lambda inst: [create_daemon_of_type(t, inst) for t in daemon_types],
+                log_level=args.log_level,
+                code_server_log_level=args.log_level,
+            ) as controller:
+                controller.check_daemon_loop()
+    except KeyboardInterrupt:
+        return
+
+
+if __name__ == "__main__":
+    main()
