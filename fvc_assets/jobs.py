@@ -19,7 +19,7 @@ train_job = dg.define_asset_job(
     # The all-partitions completeness check belongs to the comparison run, not to each fold's run.
     selection=dg.AssetSelection.assets("fold_results")
     - dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("fold_results"), "all_models_and_folds_present")),
-    description="Stage 5 for one model x fold partition: train on four folds, score the fifth, record in MLflow.",
+    description="Stage 5 for one base model x fold partition: train on four folds, score the fifth, record in MLflow.",
 )
 
 CATALOG_JOB = "catalog"
@@ -31,6 +31,12 @@ catalog_job = dg.define_asset_job(
 )
 
 ENSEMBLE_JOB = "ensemble"
+# The ensemble of one fold: a stacker over every base model's held-out scores.
+ensemble_job = dg.define_asset_job(
+    name=ENSEMBLE_JOB,
+    selection=dg.AssetSelection.assets("ensemble_results"),
+    description="Stage 5 ensemble for one fold, over the base models' held-out scores (after every fold_results).",
+)
 
 COMPARE_JOB = "compare"
 compare_job = dg.define_asset_job(
@@ -43,4 +49,4 @@ compare_job = dg.define_asset_job(
 # What `fvc run` brings up to date, per video and then (unless --skip-training) stage 5;
 # it runs them in the asset graph's order (fvc_assets.launch.plan), not in this one.
 PER_VIDEO_JOBS = (VIDEO_PIPELINE_JOB,)
-STAGE5_JOBS = (CATALOG_JOB, TRAIN_JOB, COMPARE_JOB)
+STAGE5_JOBS = (CATALOG_JOB, TRAIN_JOB, ENSEMBLE_JOB, COMPARE_JOB)

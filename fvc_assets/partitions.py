@@ -1,16 +1,17 @@
-"""Partitions: one per video (dynamic, added by the inbox sensor or ``fvc run``), and model x fold.
+"""Partitions: one per video (dynamic, added by the inbox sensor or ``fvc run``), base model x fold, and fold.
 
-The model dimension is the nine default models, plus any named in
-``FVC_EXTRA_MODELS`` (e.g. ``r2plus1d,i3d``); ``FVC_MODELS`` replaces the
-whole list. It is read when the definitions load, so set it for the UI,
-the daemon and ``fvc run`` alike.
+The models are the nine defaults, plus any named in ``FVC_EXTRA_MODELS``
+(e.g. ``r2plus1d,i3d``); ``FVC_MODELS`` replaces the whole list. It is read
+when the definitions load, so set it for the UI, the daemon and ``fvc run``
+alike. ``fold_results`` is partitioned by the base models x fold;
+the ensemble, which reads their scores, is its own asset, partitioned by fold.
 """
 
 import os
 
 import dagster as dg
 from fvc_assets.train.folds import N_FOLDS
-from fvc_assets.train.models.registry import DEFAULT_MODELS, model_names_from
+from fvc_assets.train.models.registry import DEFAULT_MODELS, base_models, model_names_from
 
 VIDEOS_PARTITIONS_NAME = "videos"
 
@@ -24,8 +25,11 @@ def configured_models() -> tuple[str, ...]:
 
 
 MODELS = configured_models()
+BASE_MODELS = base_models(MODELS)
+ENSEMBLE = "ensemble"
 FOLDS = tuple(str(k) for k in range(N_FOLDS))
 
+fold_partitions = dg.StaticPartitionsDefinition(list(FOLDS))
 model_fold_partitions = dg.MultiPartitionsDefinition(
-    {"model": dg.StaticPartitionsDefinition(list(MODELS)), "fold": dg.StaticPartitionsDefinition(list(FOLDS))}
+    {"model": dg.StaticPartitionsDefinition(list(BASE_MODELS)), "fold": fold_partitions}
 )

@@ -20,3 +20,13 @@ def table_version(table) -> dg.DataVersion:
 
     text = json.dumps(table.to_dicts(), sort_keys=True, default=str)  # nested columns too (cascade_ids)
     return dg.DataVersion(hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+def files_version(*paths) -> str:
+    """A hash of files' bytes: the data version of an asset whose output is those files."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -80,7 +80,8 @@ def run_command(args: argparse.Namespace) -> int:
             raise SystemExit(f"unknown video partition(s): {', '.join(unknown)}")
         video_keys = [k for k in video_keys if k in set(args.partition)]
     train = not (args.skip_training or args.partition)
-    jobs = [*PER_VIDEO_JOBS, *(STAGE5_JOBS if train else [])]
+    defined = {job.name for job in defs.resolve_all_job_defs()}
+    jobs = [j for j in (*PER_VIDEO_JOBS, *(STAGE5_JOBS if train else [])) if j in defined]
     # An explicit --partition selection is run whether or not it is up to date.
     force_jobs = set(jobs) if args.force else ({VIDEO_PIPELINE_JOB} if args.partition else set())
 
@@ -104,6 +105,8 @@ def run_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     client = None
     try:
+        if video_keys:  # start it now (when there may be work), so that it boots while the plan is made
+            daemon.ensure()
         with run_submitter(instance, WORKSPACE_YAML, defs, "DEBUG" if args.verbose else "WARNING") as submitter:
             client = QueueClient(instance, submitter, daemon, tags, run_config)
             reports = run_jobs(client, defs, jobs, partitions_of, force_jobs, show, announce)

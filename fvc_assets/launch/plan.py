@@ -45,13 +45,20 @@ def _latest_storage_id(instance: dg.DagsterInstance, key: dg.AssetKey, partition
     return records[0].storage_id if records else None
 
 
+def reads_other_partitions(defs: dg.Definitions, key: dg.AssetKey, parent: dg.AssetKey) -> bool:
+    """Does ``key`` read a partitioned ``parent`` across its partitions (every video, every model x fold)?"""
+    graph = defs.resolve_asset_graph()
+    child_def, parent_def = graph.get(key).partitions_def, graph.get(parent).partitions_def
+    return parent_def is not None and child_def != parent_def
+
+
 def _newer_parent(instance: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey,
                   storage_id: int) -> str | None:
-    """A partitioned parent of an unpartitioned asset, materialised after it (the stale-status resolver does
-    not compare such dependencies once they have many partitions)."""
+    """A parent read across its partitions, materialised after ``key`` (the stale-status resolver does not
+    compare such dependencies once they have many partitions)."""
     graph = defs.resolve_asset_graph()
     for parent in sorted(graph.get(key).parent_keys):
-        if graph.get(parent).is_partitioned and not graph.get(key).is_partitioned:
+        if reads_other_partitions(defs, key, parent):
             newer = instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=parent, after_storage_id=storage_id), limit=1).records
             if newer:

@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Dagster's run queue and run monitoring daemons.")
     parser.add_argument("--workspace", required=True, help="workspace.yaml of the code location")
     parser.add_argument("--max-concurrent-runs", type=int, help="overrides concurrency.runs.max_concurrent_runs")
+    parser.add_argument("--dequeue-interval", type=float, default=0.5,
+                        help="seconds between looks at the queue (the instance setting takes whole seconds only)")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
 
@@ -48,7 +50,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_concurrent_runs:
         overrides = {"concurrency": {"runs": {"max_concurrent_runs": args.max_concurrent_runs}}}
     ref = InstanceRef.from_dir(os.environ["DAGSTER_HOME"], overrides=overrides)
-    daemon_types = [QueuedRunCoordinatorDaemon.daemon_type(), MonitoringDaemon.daemon_type()]
+
+    def daemons(instance):
+        # A run that ends frees its slot for the next queued run within this interval: the one fixed
+        # cost per run that the queue adds, so it is kept short (a look at the queue is one query).
+        return [QueuedRunCoordinatorDaemon(interval_seconds=args.dequeue_interval),
+                create_daemon_of_type(MonitoringDaemon.daemon_type(), instance)]
 
     setup_interrupt_handlers()
     _exit_at_end_of_input()
@@ -57,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             with daemon_controller_from_instance(
                 instance,
                 workspace_load_target=WorkspaceFileTarget(paths=[args.workspace]),
-                gen_daemons=lambda inst: [create_daemon_of_type(t, inst) for t in daemon_types],
+                gen_daemons=daemons,
                 log_level=args.log_level,
                 code_server_log_level=args.log_level,
             ) as controller:

@@ -1,5 +1,6 @@
 """Stage 3 — ``scaled_videos``: every clip scaled to a 256-pixel longer side."""
 
+import contextlib
 import time
 from typing import Literal
 
@@ -14,7 +15,8 @@ from fvc_assets.scale.schema import ScaledClipTable
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import require_upstream, table_version
 from fvc_resources.atomic import write_parquet_atomic
-from fvc_resources.autoencoder import AutoencoderOutOfMemory, AutoencoderResource, VaeScaler
+from fvc_resources.autoencoder import AutoencoderOutOfMemory, AutoencoderResource, VaeScaler, pick_device
+from fvc_resources.gpu_pool import holding_gpu_pool
 from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError
 
@@ -86,8 +88,8 @@ def scaled_checks(clips: list[dict], rows: list[dict], failures: dict[str, str],
     group_name="scale",
     code_version="1",
     kinds={"video", "parquet"},
-    pool="gpu",  # the autoencoder method uses the GPU: one such step at a time per instance
-    op_tags={"slurm/gres": "gpu:1"},  # under the SLURM executor, the job asks for a GPU
+    # No static pool: the step holds the `gpu` pool only while the autoencoder runs on CUDA
+    # (fvc_resources.gpu_pool); letterbox scaling runs side by side with other CPU work.
     check_specs=[
         dg.AssetCheckSpec(SCALED_COMPLETE, partitions_def=videos_partitions, asset="scaled_videos", blocking=True,
                           description="Every stage-1 clip has a scaled clip whose longer side is the target."),
@@ -107,13 +109,16 @@ def scaled_videos(
     clips = pl.read_parquet(require_upstream(storage.clip_table_path(key), "augmented_videos", key)).to_dicts()
     started = time.perf_counter()
     rows, failures = [], {}
-    scaler = autoencoder.scaler() if config.method == "autoencoder" else None
-    for clip in clips:
-        out_path = storage.scaled_dir(key) / f"{clip['clip_id'].split('__')[-1]}.mp4"
-        try:
-            rows.append(scale_one(clip, storage.root, out_path, config, scaler))
-        except VideoError as error:
-            failures[clip["clip_id"]] = error.reason
+    uses_gpu = config.method == "autoencoder" and pick_device(autoencoder.device).startswith("cuda")
+    with holding_gpu_pool(context.instance, context.run.run_id, context.op_handle.name, context.log.info) \
+            if uses_gpu else contextlib.nullcontext():
+        scaler = autoencoder.scaler() if config.method == "autoencoder" else None
+        for clip in clips:
+            out_path = storage.scaled_dir(key) / f"{clip['clip_id'].split('__')[-1]}.mp4"
+            try:
+                rows.append(scale_one(clip, storage.root, out_path, config, scaler))
+            except VideoError as error:
+                failures[clip["clip_id"]] = error.reason
     seconds = time.perf_counter() - started
     table = ScaledClipTable.validate(pl.DataFrame(rows, schema_overrides={"frames": pl.Int64}))
     write_parquet_atomic(storage.scaled_table_path(key), table)
@@ -122,6 +127,7 @@ def scaled_videos(
         metadata={
             "method": config.method,
             "target": config.target,
+            "held_gpu_pool": uses_gpu,
             "clips": len(rows),
             "fallbacks": int(table["fallback"].sum()) if rows else 0,
             "frames": frames,

@@ -15,6 +15,7 @@ from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.catalog import FEATURE_COLUMNS, VideoTables, build_catalog, trainable
 from fvc_assets.train.comparison import markdown
 from fvc_assets.train.folds import N_FOLDS, assign_folds, audit_folds
+from fvc_assets.upstream import files_version
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.storage import StorageResource
@@ -89,6 +90,8 @@ def video_catalog(context: dg.AssetExecutionContext, storage: StorageResource) -
             "output": dg.MetadataValue.path(str(storage.catalog_path)),
             "duckdb": dg.MetadataValue.path(str(storage.duckdb_path)),
         },
+        # A hash of the table: refreshing an unchanged catalog is no new data for what follows.
+        data_version=dg.DataVersion(files_version(storage.catalog_path)),
         check_results=[
             dg.AssetCheckResult(
                 check_name=CATALOG_COMPLETE, passed=not catalog.incomplete, severity=dg.AssetCheckSeverity.WARN,
@@ -167,6 +170,7 @@ def folds(context: dg.AssetExecutionContext, config: FoldsConfig, storage: Stora
             "per_fold": dg.MetadataValue.md(markdown(report.counts)),
             "output": dg.MetadataValue.path(str(storage.folds_path)),
         },
+        data_version=dg.DataVersion(files_version(storage.folds_path)),
         check_results=[
             dg.AssetCheckResult(
                 check_name=NO_LEAKAGE, passed=report.passed, severity=dg.AssetCheckSeverity.ERROR,

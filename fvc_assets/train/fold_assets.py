@@ -1,21 +1,22 @@
 """Stage 5 — ``fold_results``: one model trained and evaluated on one fold, per model x fold partition."""
 
-import hashlib
+import contextlib
 import math
 
 import polars as pl
 
 import dagster as dg
-from fvc_assets.partitions import FOLDS, MODELS, model_fold_partitions
+from fvc_assets.partitions import BASE_MODELS, ENSEMBLE, FOLDS, MODELS, fold_partitions, model_fold_partitions
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.assets import folds, video_catalog
 from fvc_assets.train.fold_training import (
-    METRICS, LeakingSplit, MissingBaseResults, read_predictions, stale_folds, train_fold,
+    METRICS, PREDICTIONS, LeakingSplit, MissingBaseResults, read_predictions, stale_folds, train_fold,
 )
 from fvc_assets.train.metrics import METRIC_NAMES
-from fvc_assets.train.models.registry import base_models, spec
-from fvc_assets.upstream import require_upstream
+from fvc_assets.train.models.registry import spec
+from fvc_assets.upstream import files_version, require_upstream
 from fvc_resources.duckdb_views import refresh_views
+from fvc_resources.gpu_pool import holding_gpu_pool
 from fvc_resources.storage import StorageResource
 from fvc_resources.tracking import MlflowTracking
 from fvc_resources.training import TrainingResource
@@ -24,60 +25,48 @@ FOLD_METRICS_FINITE = "fold_metrics_finite"
 ALL_MODELS_AND_FOLDS = "all_models_and_folds_present"
 
 
-def data_version(*paths) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+def fold_workdir(storage: StorageResource, model: str, fold: int):
+    return storage.fold_dir(model, fold)
 
 
-def fold_workdir(storage: StorageResource, context: dg.AssetExecutionContext):
-    keys = context.partition_key.keys_by_dimension
-    return storage.fold_dir(keys["model"], int(keys["fold"]))
+def partition_model_fold(context: dg.AssetExecutionContext) -> tuple[str, int]:
+    """(model, fold) of a fold_results (model x fold) or ensemble_results (fold) partition."""
+    if isinstance(context.partition_key, dg.MultiPartitionKey):
+        keys = context.partition_key.keys_by_dimension
+        return keys["model"], int(keys["fold"])
+    return ENSEMBLE, int(context.partition_key)
 
 
-@dg.asset(
-    partitions_def=model_fold_partitions,
-    deps=[video_catalog, folds],
-    group_name="train",
-    code_version="1",
-    kinds={"python", "mlflow"},
-    pool="gpu",  # deep models want the accelerator; one training step at a time per pool slot
-    tags={"fvc/stage": "5"},
-    op_tags={"slurm/gres": "gpu:1"},
-    check_specs=[
-        dg.AssetCheckSpec(FOLD_METRICS_FINITE, partitions_def=model_fold_partitions, asset="fold_results", blocking=True,
-                          description="Every held-out video scored; all metrics finite."),
-    ],
-    description=(
-        "Trains one model on four folds (originals + augmentations of the training videos) and scores the "
-        "held-out fold's original clips (one score per video; its augmented clips are reported apart). "
-        "Saves the model, predictions and metrics; records an MLflow run."
-    ),
-)
-@sole_writer(lambda storage, c: [fold_workdir(storage, c)])
-def fold_results(
-    context: dg.AssetExecutionContext,
-    storage: StorageResource,
-    training: TrainingResource,
-    tracking: MlflowTracking,
-) -> dg.MaterializeResult:
-    keys = context.partition_key.keys_by_dimension
-    model, fold = keys["model"], int(keys["fold"])
-    workdir = fold_workdir(storage, context)
+def uses_gpu(model: str, settings) -> bool:
+    """Does training this model put work on a GPU here (a deep model, and CUDA chosen or available)?"""
+    if spec(model).inputs != "frames":
+        return False
+    from fvc_assets.train.models.deep import resolve_device
+
+    return resolve_device(settings.device) == "cuda"
+
+
+def train_and_record(context: dg.AssetExecutionContext, storage: StorageResource, training: TrainingResource,
+                     tracking: MlflowTracking) -> dg.MaterializeResult:
+    """Train one model on one fold, record it in MLflow, and describe it for the UI."""
+    model, fold = partition_model_fold(context)
+    workdir = fold_workdir(storage, model, fold)
     catalog_path = require_upstream(storage.catalog_path, "video_catalog", "all videos")
     folds_path = require_upstream(storage.folds_path, "folds", "all videos")
     settings = training.settings()
+    gpu = uses_gpu(model, settings)
     try:
-        outcome = train_fold(
-            model, fold, pl.read_parquet(catalog_path), pl.read_parquet(folds_path), settings,
-            root=storage.root, workdir=workdir, frames_cache=storage.frames_cache_dir,
-            train_dir=storage.train_dir, ensemble_members=list(base_models(MODELS)), n_folds=len(FOLDS),
-            log=context.log.info,
-        )
+        with holding_gpu_pool(context.instance, context.run.run_id, context.op_handle.name, context.log.info) \
+                if gpu else contextlib.nullcontext():
+            outcome = train_fold(
+                model, fold, pl.read_parquet(catalog_path), pl.read_parquet(folds_path), settings,
+                root=storage.root, workdir=workdir, frames_cache=storage.frames_cache_dir,
+                train_dir=storage.train_dir, ensemble_members=list(BASE_MODELS), n_folds=len(FOLDS),
+                log=context.log.info,
+            )
     except (MissingBaseResults, LeakingSplit) as exc:
         raise dg.Failure(description=str(exc)) from exc
-    version = data_version(catalog_path, folds_path)
+    version = files_version(catalog_path, folds_path)
     model_files = sorted(p for p in workdir.iterdir() if p.name.startswith(("model.", "ensemble.")))
     run_id = tracking.record_fold(
         model=model, fold=fold,
@@ -97,12 +86,15 @@ def fold_results(
             "confusion_matrix": dg.MetadataValue.json(outcome.confusion),
             "held_out_videos": held_out.height,
             "train_seconds": round(outcome.seconds, 2),
+            "held_gpu_pool": gpu,
             "training": dg.MetadataValue.json({k: v for k, v in outcome.info.items() if not k.startswith("loss_")}),
             "mlflow_run_id": run_id or "disabled",
             "data_version": version,
             "folder": dg.MetadataValue.path(str(workdir)),
         },
-        data_version=dg.DataVersion(version + ":" + settings.fingerprint()),
+        # The ensemble's version covers the base predictions it read: new base scores make it stale.
+        data_version=dg.DataVersion(version + ":" + settings.fingerprint()
+                                    + (":" + predictions_version(storage, fold) if model == ENSEMBLE else "")),
         check_results=[
             dg.AssetCheckResult(
                 check_name=FOLD_METRICS_FINITE,
@@ -113,6 +105,67 @@ def fold_results(
             )
         ],
     )
+
+
+def predictions_version(storage: StorageResource, fold: int) -> str:
+    """Hash of the base models' prediction files the ensemble of ``fold`` reads (all folds: its stacker
+    is fitted on the other folds' held-out scores)."""
+    paths = [storage.fold_dir(m, int(k)) / PREDICTIONS for m in BASE_MODELS for k in FOLDS]
+    return files_version(*[p for p in paths if p.exists()])
+
+
+@dg.asset(
+    partitions_def=model_fold_partitions,
+    deps=[video_catalog, folds],
+    group_name="train",
+    code_version="1",
+    kinds={"python", "mlflow"},
+    tags={"fvc/stage": "5"},
+    check_specs=[
+        dg.AssetCheckSpec(FOLD_METRICS_FINITE, partitions_def=model_fold_partitions, asset="fold_results",
+                          blocking=True, description="Every held-out video scored; all metrics finite."),
+    ],
+    description=(
+        "Trains one base model on four folds (originals + augmentations of the training videos) and scores the "
+        "held-out fold's original clips (one score per video; its augmented clips are reported apart). "
+        "Saves the model, predictions and metrics; records an MLflow run. Deep models on CUDA hold the `gpu` "
+        "pool while they train; everything else runs side by side."
+    ),
+)
+@sole_writer(lambda storage, c: [fold_workdir(storage, *partition_model_fold(c))])
+def fold_results(
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    training: TrainingResource,
+    tracking: MlflowTracking,
+) -> dg.MaterializeResult:
+    return train_and_record(context, storage, training, tracking)
+
+
+@dg.asset(
+    partitions_def=fold_partitions,
+    deps=[video_catalog, folds, dg.AssetDep(fold_results, partition_mapping=dg.AllPartitionMapping())],
+    group_name="train",
+    code_version="1",
+    kinds={"python", "mlflow"},
+    tags={"fvc/stage": "5"},
+    check_specs=[
+        dg.AssetCheckSpec(FOLD_METRICS_FINITE, partitions_def=fold_partitions, asset="ensemble_results",
+                          blocking=True, description="Every held-out video scored; all metrics finite."),
+    ],
+    description=(
+        "The ensemble for one fold: a logistic regression over the base models' held-out scores, fitted on the "
+        "other folds only, scored on this fold. Reads every fold_results partition, so it runs after them."
+    ),
+)
+@sole_writer(lambda storage, c: [fold_workdir(storage, *partition_model_fold(c))])
+def ensemble_results(
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    training: TrainingResource,
+    tracking: MlflowTracking,
+) -> dg.MaterializeResult:
+    return train_and_record(context, storage, training, tracking)
 
 
 def missing_fold_results(storage: StorageResource) -> dict[str, str]:
