@@ -27,7 +27,8 @@ def main(seeds: list[int]) -> None:
 
     from fvc_assets.demo.corpus import write_corpus
     from fvc_assets.features.extract import clip_features
-    from fvc_assets.features.handcrafted import FRAME_FEATURES, frames_to_sample
+    from fvc_assets.features.handcrafted import FRAME_FEATURES
+    from fvc_core.sampling import frames_to_sample
 
     features, labels, groups = [], [], []
     for seed in seeds:

@@ -49,7 +49,7 @@ def _features_one(path: str, n: int) -> dict:
             timings[label] = (time.perf_counter() - start) / len(grabbed)
             frames = grabbed
     # The route stage 2 really takes: sample_frames over the whole clip (default 10 %).
-    from fvc_assets.features.handcrafted import frames_to_sample
+    from fvc_core.sampling import frames_to_sample
     from fvc_resources.video import probe, sample_frames
 
     k = frames_to_sample(probe(path).frame_count, 0.1, 5, 50)
@@ -70,7 +70,7 @@ def _stage2_rss_one(path: str) -> dict:
 
     start = time.perf_counter()
     frames = probe(path).frame_count
-    from fvc_assets.features.handcrafted import frames_to_sample
+    from fvc_core.sampling import frames_to_sample
 
     features = clip_features(path, lambda total: frames_to_sample(total, 0.1, 5, 50))
     return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb(), "frames": frames,

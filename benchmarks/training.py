@@ -35,7 +35,7 @@ def measure_one(model: str, data: str, profile: str) -> dict:
     from fvc_assets.train.fold_training import fold_rows
     from fvc_assets.train.models.base import FitContext
     from fvc_assets.train.models.registry import build_model
-    from fvc_assets.train.settings import PROFILES
+    from fvc_core.train_settings import PROFILES
 
     root = Path(data)
     settings = PROFILES[profile]

@@ -19,6 +19,7 @@ Nothing runs on a schedule: only sensors, people and ``fvc run`` start runs.
 """
 
 import dagster as dg
+from fvc_assets.partitions import ENSEMBLE, MODELS
 
 STAGE5_AUTOMATION_SENSOR = "stage5_automation"
 AUTOMATED_ASSETS = ("video_catalog", "folds", "fold_results", "ensemble_results", "model_comparison")
@@ -26,27 +27,50 @@ AUTOMATED_ASSETS = ("video_catalog", "folds", "fold_results", "ensemble_results"
 AC = dg.AutomationCondition
 
 
-def after_new_data_settles() -> dg.AutomationCondition:
-    """An upstream data version changed since this asset last ran, and none of its upstreams is in flight.
+def after_new_data_settles(trigger: str | None = None) -> dg.AutomationCondition:
+    """New data came from upstream (``trigger``, or any dependency) since this asset last ran, and none of
+    its dependencies is queued or running.
 
     Unlike ``eager()`` it does not wait for missing parents: a video whose run failed
     would otherwise hold the catalog back forever (the catalog leaves such videos
-    out and names them in ``catalog_complete``).
+    out and names them in ``catalog_complete``). One dependency is the trigger where a
+    parent is itself refreshed by automation: Dagster cannot see, within a tick, that a
+    parent of other partitions is being requested, so a child that listened to every
+    parent could start beside it.
     """
-    new_data = AC.any_deps_match(AC.data_version_changed() | AC.will_be_requested()).with_label("any_deps_new_data")
+    changed = AC.any_deps_match(AC.data_version_changed() | AC.will_be_requested())
+    if trigger:
+        changed = changed.allow(dg.AssetSelection.assets(trigger))
+    new_data = changed.with_label(f"new_data_from_{trigger or 'any_dep'}")
     upstream_busy = AC.any_deps_match(AC.in_progress() | AC.will_be_requested()).with_label("any_deps_in_flight")
     return (new_data.since_last_handled() & ~upstream_busy & ~AC.in_progress()).with_label("after_new_data_settles")
 
 
-def after_new_data_settles_and_checks_pass() -> dg.AutomationCondition:
-    return (after_new_data_settles() & AC.all_deps_blocking_checks_passed()).with_label(
-        "after_new_data_settles_and_checks_pass")
+# The blocking checks that gate what follows them: the catalog's sanity and the folds' leakage check.
+# (Per-partition checks of fold_results are not used here: the ensemble re-audits its inputs and refuses
+# missing or stale base scores, and the comparison runs `all_models_and_folds_present` itself.)
+GATING_ASSETS = ("video_catalog", "folds")
 
 
-# The catalog reads every video, failed ones too (it names them); what follows reads checked tables only.
+def after_new_data_settles_and_checks_pass(trigger: str) -> dg.AutomationCondition:
+    blocking_checks_passed = AC.all_checks_match(AC.check_passed() | AC.will_be_requested(), blocking_only=True)
+    checks_passed = AC.all_deps_match(blocking_checks_passed).allow(
+        dg.AssetSelection.assets(*GATING_ASSETS)).with_label("catalog_and_folds_checks_passed")
+    return (after_new_data_settles(trigger) & checks_passed).with_label("after_new_data_settles_and_checks_pass")
+
+
+# What wakes each stage-5 asset: its parent in the chain (folds carry the catalog's version in theirs,
+# and the ensemble the base models' scores in its own, so a change anywhere upstream reaches each link).
+TRIGGERS = {
+    "folds": "video_catalog",
+    "fold_results": "folds",
+    "ensemble_results": "fold_results",
+    "model_comparison": "ensemble_results" if ENSEMBLE in MODELS else "fold_results",
+}
 CONDITIONS = {
     "video_catalog": after_new_data_settles,
-    **{name: after_new_data_settles_and_checks_pass for name in AUTOMATED_ASSETS[1:]},
+    **{name: (lambda trigger=trigger: after_new_data_settles_and_checks_pass(trigger))
+       for name, trigger in TRIGGERS.items()},
 }
 
 

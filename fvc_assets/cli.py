@@ -80,7 +80,6 @@ def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    import os
     import subprocess
 
     from fvc_assets.environment import PROJECT_ROOT, configure_environment

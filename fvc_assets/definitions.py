@@ -15,9 +15,10 @@ from fvc_assets.scale.assets import scaled_videos
 from fvc_assets.stage_jobs import stage_jobs
 from fvc_assets.jobs import VIDEO_PIPELINE_JOB, catalog_job, compare_job, ensemble_job, train_job, video_pipeline_job
 from fvc_assets.partitions import ENSEMBLE, MODELS
-from fvc_assets.train.assets import folds, video_catalog
+from fvc_assets.train.catalog_assets import video_catalog
+from fvc_assets.train.folds_assets import folds
 from fvc_assets.train.comparison_assets import model_comparison
-from fvc_assets.train.fold_assets import all_models_and_folds_present, ensemble_results, fold_results
+from fvc_assets.train.training_assets import all_models_and_folds_present, ensemble_results, fold_results
 from fvc_resources.autoencoder import AutoencoderResource
 from fvc_resources.slurm.executor import fvc_executor
 from fvc_resources.sampling import FrameSamplingResource

@@ -20,7 +20,7 @@ import polars as pl
 from fvc_assets.augment.clips import augment_video
 from fvc_assets.augment.transforms import ORIGINAL_INDEX
 from fvc_assets.features.extract import clip_features
-from fvc_assets.features.handcrafted import frames_to_sample
+from fvc_core.sampling import frames_to_sample
 from fvc_assets.features.scaled import aggregate_scaled
 from fvc_assets.ingest.registration import file_sha256
 from fvc_assets.scale.letterbox import scale_clip
@@ -28,7 +28,7 @@ from fvc_assets.train.fold_training import MODEL_INFO
 from fvc_assets.train.folds import N_FOLDS
 from fvc_assets.train.models.base import FitContext
 from fvc_assets.train.models.registry import build_model, spec
-from fvc_assets.train.settings import TrainSettings
+from fvc_core.train_settings import TrainSettings
 from fvc_resources.video import VideoError, probe, sample_frames
 
 SCALE_TARGET = 256

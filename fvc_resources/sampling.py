@@ -3,7 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from fvc_assets.features.handcrafted import frames_to_sample
+from fvc_core.sampling import frames_to_sample
 
 
 class FrameSamplingResource(dg.ConfigurableResource):

@@ -33,7 +33,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from fvc_assets.ingest.keys import is_safe_key
+from fvc_core.keys import is_safe_key
 
 
 def default_data_dir() -> str:

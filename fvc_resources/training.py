@@ -8,7 +8,7 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from fvc_assets.train.settings import PROFILES, TrainSettings
+from fvc_core.train_settings import PROFILES, TrainSettings
 
 
 def default_profile() -> str:

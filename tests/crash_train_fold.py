@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from fvc_assets.train.fold_training import train_fold
-from fvc_assets.train.settings import DEMO_SETTINGS
+from fvc_core.train_settings import DEMO_SETTINGS
 
 SETTINGS = dataclasses.replace(DEMO_SETTINGS, frames=4, image_size=32, epochs=3, batch_size=4,
                                backbone="vit_tiny_patch16_224", device="cpu", threads=1)

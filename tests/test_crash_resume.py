@@ -1,6 +1,7 @@
-"""Steps killed with SIGKILL in the middle of writing leave nothing a later step would read as
-valid; running again completes the partition with the same bytes as an uninterrupted run; a
-training fold resumes from its checkpoint; two runs of one partition never corrupt it."""
+"""Run workers (the step processes of `fvc run`'s queued runs) killed with SIGKILL in the middle of
+writing leave nothing a later step would read as valid; Dagster's run monitoring fails their runs;
+running again completes the partition with the same bytes as an uninterrupted run; a training fold
+resumes from its checkpoint; two runs of one partition never corrupt it."""
 
 import hashlib
 import json
@@ -16,7 +17,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fvc_assets.orphans import HOST_TAG, PID_TAG, STARTED_TAG, process_alive, process_tags
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+
+from fvc_resources.run_host import WORKER_HOST_TAG, WORKER_PID_TAG, WORKER_STARTED_TAG, worker_tags
+from fvc_resources.run_launcher import worker_alive
 from fvc_resources.atomic import CRASH_POINT_ENV
 from fvc_resources.locks import exclusive_writer
 from tests.conftest import REPO_ROOT, encode_video
@@ -44,10 +49,21 @@ def growing_temp_in(folder: Path):
     return check
 
 
-def fvc_run(env: dict, *, kill_when=None, crash_point: str | None = None, timeout: float = 600):
-    """`fvc run --skip-training --partition victim`; SIGKILLed when ``kill_when()`` turns true.
+def instance_of(env: dict) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"]))
 
-    Returns (return code, killed from outside)."""
+
+def started_workers(env: dict) -> list[int]:
+    """Pids of the run workers of this instance's STARTED runs."""
+    with instance_of(env) as instance:
+        runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        return [int(r.tags[WORKER_PID_TAG]) for r in runs if WORKER_PID_TAG in r.tags]
+
+
+def fvc_run(env: dict, *, kill_when=None, crash_point: str | None = None, timeout: float = 600):
+    """`fvc run --skip-training --partition victim`; its run worker SIGKILLed when ``kill_when()`` turns true.
+
+    Returns (return code, killed from outside, output)."""
     env = dict(env)
     if crash_point:
         env[CRASH_POINT_ENV] = crash_point
@@ -56,10 +72,11 @@ def fvc_run(env: dict, *, kill_when=None, crash_point: str | None = None, timeou
     deadline = time.monotonic() + timeout
     killed = False
     while process.poll() is None and time.monotonic() < deadline:
-        if kill_when is not None and kill_when():
-            os.killpg(process.pid, signal.SIGKILL)
+        if kill_when is not None and not killed and kill_when():
+            workers = started_workers(env)
+            assert len(workers) == 1, workers
+            os.kill(workers[0], signal.SIGKILL)  # the step process, mid-write; fvc run carries on
             killed = True
-            break
         time.sleep(0.005)
     if process.poll() is None and not killed:
         os.killpg(process.pid, signal.SIGKILL)
@@ -106,11 +123,15 @@ def test_killed_steps_leave_no_valid_looking_partial_output_and_a_rerun_restores
     for where, how in KILL_CYCLES:
         kill_when = growing_temp_in(video_dir / how["kill_dir"]) if "kill_dir" in how else None
         code, killed, output = fvc_run(env, kill_when=kill_when, crash_point=how.get("crash_point"))
-        # A crash point kills the worker process that runs the partition; `fvc run` reports it.
-        died = code == 1 and "terminated abruptly" in output
-        assert killed or died, f"{where}: the step was not killed ({code}): {output[-2000:]}"
-        # The run the previous kill left STARTED (holding pool slots) is failed and its slots freed.
-        assert output.count("RECOVERED run") == (1 if report else 0), output[-2000:]
+        # The worker died (killed from outside, or by itself at a crash point): Dagster's run monitoring
+        # marks its run failed, and `fvc run` reports it and exits 1.
+        assert code == 1, f"{where}: the step was not killed ({code}): {output[-2000:]}"
+        failed = [line for line in output.splitlines() if line.startswith(f"FAILED {KEY} ")]
+        assert len(failed) == 1 and "Detected run worker status FAILED" in failed[0], output[-2000:]
+        assert "is gone" in failed[0], failed
+        with instance_of(env) as instance:
+            assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])), \
+                "no run is left STARTED"
         left = temp_files(video_dir)
         # Every output visible under its real name is exactly the uninterrupted run's.
         visible = file_hashes(video_dir)
@@ -118,7 +139,7 @@ def test_killed_steps_leave_no_valid_looking_partial_output_and_a_rerun_restores
         assert not wrong, f"{where}: partial or different outputs visible: {wrong}"
         report.append((where, len(visible), len(reference), len(left)))
     code, _, output = fvc_run(env)
-    assert code == 0 and output.count("RECOVERED run") == 1, output
+    assert code == 0, output
     assert file_hashes(video_dir) == reference
     assert temp_files(video_dir) == [], "the rerun swept the temp files of the killed writers"
     print("\nkill cycle | outputs visible / expected | temp files left")
@@ -200,18 +221,44 @@ def test_a_fold_killed_while_saving_resumes_from_its_last_checkpoint(training_da
     assert (late / "model.pt").exists() and pl.read_parquet(late / "predictions.parquet").height > 0
 
 
-def test_a_run_process_is_dead_once_its_pid_is_gone_or_reused():
-    mine = process_tags()
-    assert process_alive(mine)
+def test_a_run_worker_is_dead_once_its_pid_is_gone_or_reused():
+    mine = worker_tags()
+    assert worker_alive(mine) is True
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    assert not process_alive({**mine, PID_TAG: finished.stdout.strip()})
-    assert not process_alive({**mine, STARTED_TAG: "1.000"})  # same pid, another process
-    assert process_alive({**mine, HOST_TAG: "another-host", STARTED_TAG: "1.000"})  # cannot tell: left alone
-    assert process_alive({})  # runs launched by the daemon or the UI carry no pid tags
+    assert worker_alive({**mine, WORKER_PID_TAG: finished.stdout.strip()}) is False
+    assert worker_alive({**mine, WORKER_STARTED_TAG: "1.000"}) is False  # same pid, another process
+    assert worker_alive({**mine, WORKER_HOST_TAG: "another-host"}) is None  # cannot tell from here
+    assert worker_alive({}) is None  # not yet tagged
+
+
+def test_a_killed_fvc_run_leaves_no_run_started_once_monitoring_has_passed(partition):
+    """fvc run, its daemon and the run's worker all SIGKILLed: the next fvc run's daemon fails that run."""
+    env, video_dir, reference = partition
+    shutil.rmtree(video_dir)
+    process = subprocess.Popen([FVC, "run", "--skip-training", "--partition", KEY], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not started_workers(env) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = started_workers(env)
+    assert workers, "the run never started"
+    os.killpg(process.pid, signal.SIGKILL)  # the client and the daemon it started
+    os.kill(workers[0], signal.SIGKILL)  # and the run worker (it would otherwise finish its run)
+    process.wait()
+    with instance_of(env) as instance:
+        (stuck,) = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    code, _, output = fvc_run(env)  # its daemon's run monitoring finds the dead worker
+    assert code == 0, output
+    with instance_of(env) as instance:
+        run = instance.get_run_by_id(stuck.run_id)
+        assert run.status == dg.DagsterRunStatus.FAILURE
+        assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    assert file_hashes(video_dir) == reference
 
 
 @pytest.mark.parametrize("asset_name, partition", [
     ("fold_results", {"model": "logistic_regression", "fold": "2"}),
+    ("ensemble_results", "3"),
     ("video_catalog", None),
     ("folds", None),
     ("model_comparison", None),

@@ -10,7 +10,7 @@ from fvc_assets.train.fold_training import train_fold
 from fvc_assets.train.models.base import FitContext
 from fvc_assets.train.models.deep import CHECKPOINT, DeepModel, PretrainedWeightsError
 from fvc_assets.train.models.registry import MODELS, build_model
-from fvc_assets.train.settings import DEMO_SETTINGS
+from fvc_core.train_settings import DEMO_SETTINGS
 from tests.train_data import clip_catalog
 
 TINY = dataclasses.replace(DEMO_SETTINGS, frames=4, image_size=32, epochs=1, batch_size=4,

@@ -43,7 +43,7 @@ def test_definitions_import_stays_light():
 
 
 def test_gpu_pool_limit_is_one(fvc_env):
-    from fvc_assets.runner import GPU_POOL, ensure_pools
+    from fvc_assets.launch.inbox import GPU_POOL, ensure_pools
 
     instance = dg.DagsterInstance.get()
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
@@ -59,11 +59,18 @@ def test_stage5_assets_partitions_and_jobs():
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert {d.name for d in partitions.partitions_defs} == {"model", "fold"}
     keys = partitions.get_partition_keys()
-    assert len(keys) == 9 * 5
-    assert dg.MultiPartitionKey({"model": "ensemble", "fold": "4"}) in keys
+    assert len(keys) == 8 * 5  # the base models; the ensemble is its own asset, one partition per fold
+    assert dg.MultiPartitionKey({"model": "x3d", "fold": "4"}) in keys
+    assert not any(k.keys_by_dimension["model"] == "ensemble" for k in keys)
+    ensemble = defs.resolve_assets_def("ensemble_results")
+    assert ensemble.partitions_def.get_partition_keys() == ["0", "1", "2", "3", "4"]
+    graph = defs.resolve_asset_graph()
+    assert dg.AssetKey("fold_results") in graph.get(dg.AssetKey("ensemble_results")).parent_keys
+    assert {dg.AssetKey("fold_results"), dg.AssetKey("ensemble_results")} <= \
+        graph.get(dg.AssetKey("model_comparison")).parent_keys
     assert [spec.name for spec in defs.resolve_assets_def("folds").check_specs] == ["no_leakage"]
     assert next(iter(defs.resolve_assets_def("folds").check_specs)).blocking
-    for job in ("catalog", "train", "compare"):
+    for job in ("catalog", "train", "ensemble", "compare"):
         defs.resolve_job_def(job)
 
 
@@ -93,3 +100,37 @@ def test_resources_read_the_environment_when_used_not_when_imported(monkeypatch,
     monkeypatch.setenv("FVC_TRAINING_PROFILE", "demo")
     assert storage.root == tmp_path / "b"
     assert training.settings().backbone == "vit_tiny_patch16_224"
+
+
+def test_layers_point_one_way():
+    """fvc_assets (Dagster) -> fvc_resources -> fvc_core: nothing below imports what is above it."""
+    import ast
+
+    def imported(package: str) -> dict[str, set[str]]:
+        found = {}
+        for path in (REPO_ROOT / package).rglob("*.py"):
+            names = set()
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names.add(node.module.split(".")[0])
+            found[str(path.relative_to(REPO_ROOT))] = names
+        return found
+
+    resources = {f: n & {"fvc_assets"} for f, n in imported("fvc_resources").items() if n & {"fvc_assets"}}
+    core = {f: n & {"fvc_assets", "fvc_resources", "dagster"} for f, n in imported("fvc_core").items()
+            if n & {"fvc_assets", "fvc_resources", "dagster"}}
+    assert resources == {} and core == {}, (resources, core)
+
+
+def test_each_stage5_asset_lives_in_a_module_named_for_it():
+    """A newcomer finds an asset by its name: the module that defines it says what it holds."""
+    from fvc_assets.definitions import defs
+
+    where = {key.to_user_string(): defs.resolve_assets_def(key).op.compute_fn.decorated_fn.__module__
+             for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert where["video_catalog"] == "fvc_assets.train.catalog_assets"
+    assert where["folds"] == "fvc_assets.train.folds_assets"
+    assert where["fold_results"] == where["ensemble_results"] == "fvc_assets.train.training_assets"
+    assert where["model_comparison"] == "fvc_assets.train.comparison_assets"

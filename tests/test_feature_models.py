@@ -12,7 +12,7 @@ from fvc_assets.train.feature_prep import CollinearityFilter
 from fvc_assets.train.fold_training import MissingBaseResults, train_fold
 from fvc_assets.train.metrics import binary_metrics, confusion
 from fvc_assets.train.models.registry import build_model
-from fvc_assets.train.settings import DEMO_SETTINGS
+from fvc_core.train_settings import DEMO_SETTINGS
 from tests.train_data import synthetic_catalog
 
 FEATURE_MODELS = ["logistic_regression", "linear_svm", "xgboost"]
@@ -128,7 +128,7 @@ def test_ensemble_refuses_base_results_made_on_other_folds(tmp_path):
 
 
 def test_fold_history_brings_a_returning_video_back_to_its_fold(tmp_path):
-    from fvc_assets.train.assets import merged_history, previous_assignment
+    from fvc_assets.train.folds_assets import merged_history, previous_assignment
 
     history = tmp_path / "folds_history.parquet"
     first = pl.DataFrame({"video_id": ["a", "b"], "fold": [3, 1], "seed": [0, 0]})

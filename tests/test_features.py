@@ -11,8 +11,8 @@ from fvc_assets.features.handcrafted import (
     block_dct,
     boundary_inconsistency,
     frame_features,
-    frames_to_sample,
 )
+from fvc_core.sampling import frames_to_sample
 
 RNG = np.random.default_rng(0)
 FRAME = RNG.integers(0, 256, (67, 93), dtype=np.uint8)  # not a multiple of 8 on purpose

@@ -89,12 +89,17 @@ def test_demo_corpus_then_fvc_run(fvc_env, tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert "1 video partition(s) run, 0 failed, 0 newly registered" in again.stdout
 
-    # Too few labelled groups for five folds: stage 5 stops at the blocking leakage check, and says why.
-    from fvc_assets.train_runner import run_training
+    # A plain run again: only what is not up to date runs, i.e. the four partitions whose last run failed.
+    retry = subprocess.run([*FVC, "run", "--skip-training"], env=env, capture_output=True, text=True)
+    assert retry.returncode == 1
+    assert "video_pipeline: 4 run(s) (its last run" in retry.stdout, retry.stdout + retry.stderr
+    assert len(instance.get_runs(dg.RunsFilter(job_name="video_pipeline"))) == 15 + 1 + 4
 
-    training = run_training()
-    assert [o.name for o in training.outcomes] == ["catalog + folds"]
-    assert not training.outcomes[0].success
-    assert "check no_leakage on folds failed" in training.outcomes[0].error
-    assert "holds no" in training.outcomes[0].error
+    # Too few labelled groups for five folds: stage 5 stops at the blocking leakage check, and says why.
+    training = subprocess.run([*FVC, "run"], env=env, capture_output=True, text=True, timeout=600)
+    assert training.returncode == 1, training.stdout + training.stderr
+    failed = [line for line in training.stdout.splitlines() if line.startswith("FAILED catalog")]
+    assert len(failed) == 1 and "check no_leakage on folds failed" in failed[0] and "holds no" in failed[0]
+    for job in ("train", "compare"):
+        assert f"NOT RUN {job}: catalog did not succeed" in training.stdout
     assert not (data / "train").exists(), "no model trains on a split that failed its leakage check"

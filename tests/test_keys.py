@@ -1,6 +1,6 @@
 import pytest
 
-from fvc_assets.ingest.keys import MAX_KEY_LENGTH, is_safe_key, sanitize_video_id, unique_key
+from fvc_core.keys import MAX_KEY_LENGTH, is_safe_key, sanitize_video_id, unique_key
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fvc_assets.augment.assets import augmented_videos  # noqa: E402
 from fvc_assets.augment.clips import CLIPS_PER_VIDEO  # noqa: E402
 from fvc_assets.ingest.assets import raw_videos  # noqa: E402
-from fvc_assets.ingest.keys import is_safe_key, sanitize_video_id  # noqa: E402
+from fvc_core.keys import is_safe_key, sanitize_video_id  # noqa: E402
 from fvc_assets.ingest.registration import load_registry, register_new_videos  # noqa: E402
 from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME  # noqa: E402
 from fvc_resources.slurm.sbatch import RUN_STEP_SCRIPT  # noqa: E402

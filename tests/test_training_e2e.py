@@ -139,28 +139,25 @@ def test_fvc_predict_scores_new_videos_without_touching_them(trained, tmp_path):
     assert named.returncode == 0 and "ensemble" in named.stdout
 
 
-def test_retrain_sensor_requests_only_what_is_not_on_the_current_data(trained, monkeypatch):
-    """The daemon's retraining sensor, evaluated on this trained instance: the five models trained by
-    `fvc run` are on the current data version, so it asks for the base models that were left out of
-    FVC_MODELS here (this process uses the default nine), and neither the ensemble nor anything trained."""
-    from fvc_assets.automation import retrain_sensor
-    from fvc_assets.definitions import defs
-    from fvc_assets.partitions import FOLDS
-    from fvc_assets.partitions import MODELS as CONFIGURED
-    from fvc_assets.partitions import model_fold_partitions
-    from fvc_assets.train.models.registry import base_models
-
-    home, data, _, _ = trained
+def test_cpu_trainings_ran_side_by_side_and_a_second_run_launches_nothing(trained, monkeypatch):
+    """No pool holds CPU work: under --jobs 2, training runs overlapped in time. Then `fvc run` again, with
+    nothing new: every job is up to date and no run is launched."""
+    home, data, env, _ = trained
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("FVC_DATA_DIR", str(data))
     with dg.DagsterInstance.get() as instance:
-        context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
-                                          resources={"storage": defs.resources["storage"],
-                                                     "training": defs.resources["training"]})
-        requests = list(retrain_sensor(context))
-    keys = [model_fold_partitions.get_partition_key_from_str(str(r.partition_key)).keys_by_dimension
-            for r in requests]
-    requested = {(k["model"], k["fold"]) for k in keys}
-    expected = {(m, f) for m in base_models(CONFIGURED) if m not in MODELS for f in FOLDS}
-    assert expected and requested == expected
-    assert all(r.job_name == "train" and r.run_key for r in requests)
+        spans = []
+        for record in instance.get_run_records(dg.RunsFilter(job_name="train")):
+            assert record.start_time and record.end_time
+            spans.append((record.start_time, record.end_time, record.dagster_run.tags["dagster/partition"]))
+            assert record.dagster_run.tags.get("fvc/launched_by") == "fvc run"
+        spans.sort()
+        overlapping = [(a[2], b[2]) for a, b in zip(spans, spans[1:]) if b[0] < a[1]]
+        assert overlapping, "no two training runs overlapped under --jobs 2"
+        before = len(instance.get_runs())
+    again = subprocess.run([*FVC, "run", "--jobs", "2"], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    for job in ("video_pipeline", "catalog", "train", "ensemble", "compare"):
+        assert f"{job}: up to date, nothing to run" in again.stdout, again.stdout
+    assert "no run launched" in again.stdout
+    with dg.DagsterInstance.get() as instance:
+        assert len(instance.get_runs()) == before

@@ -31,16 +31,9 @@ PER_VIDEO_CHECKS = [
 ]
 
 RUN_TAGS = """query($runId: ID!) { runOrError(runId: $runId) { ... on Run { jobName status tags { key value } } } }"""
-RUNS_OF_JOB = """query($job: String!) { runsOrError(filter: {pipelineName: $job}) { ... on Runs { results { runId } } } }"""
 REPOSITORY = """
 { repositoryOrError(repositorySelector: {repositoryLocationName: "fvc", repositoryName: "__repository__"}) {
     ... on Repository { schedules { name } jobs { name } sensors { name sensorState { status } } } } }"""
-SENSOR_TICKS = """
-query($name: String!) {
-  sensorOrError(sensorSelector: {repositoryLocationName: "fvc", repositoryName: "__repository__", sensorName: $name}) {
-    ... on Sensor { sensorState { ticks(limit: 10) { status skipReason runIds } } } } }"""
-
-
 def run_of(server, run_id: str) -> dict:
     run = server.graphql(RUN_TAGS, {"runId": run_id})["runOrError"]
     return {"job": run["jobName"], "status": run["status"], "tags": {t["key"]: t["value"] for t in run["tags"]}}
@@ -134,24 +127,32 @@ def test_rerunning_an_unchanged_video_does_not_refresh_the_catalog(ui_server, mo
 
 
 def test_retraining_waits_for_a_passing_leakage_check(ui_server):
-    def skipped_for_leakage():
-        ticks = ui_server.graphql(SENSOR_TICKS, {"name": "retrain_sensor"})["sensorOrError"]["sensorState"]["ticks"]
-        return any("no_leakage failed" in (t["skipReason"] or "") for t in ticks) and ticks
+    """The folds failed no_leakage: automation keeps ticking and requests no training (nor anything after)."""
+    folds = wait_for(lambda: materializations(ui_server, "folds"), 120, "folds to be materialised", interval=5)
+    since = time.time()
 
-    ticks = wait_for(skipped_for_leakage, 120, "retrain_sensor to skip on the failed leakage check", interval=5)
-    assert all(not t["runIds"] for t in ticks)
-    for job in ("train", "compare"):
-        assert ui_server.graphql(RUNS_OF_JOB, {"job": job})["runsOrError"]["results"] == [], job
+    def ticks_since():
+        state = ui_server.graphql(AUTOMATION_TICKS, {"name": "stage5_automation"})["sensorOrError"]["sensorState"]
+        later = [t for t in state["ticks"] if t["timestamp"] > since]
+        return later if len(later) >= 2 else None
+
+    later = wait_for(ticks_since, 120, "two automation ticks after the folds", interval=5)
+    assert all(not t["runIds"] for t in later), later
+    assert folds
+    for asset in ("fold_results", "ensemble_results", "model_comparison"):
+        assert materializations(ui_server, asset) == [], asset
 
 
 def test_sensors_on_by_default_no_schedules_and_stage_jobs(ui_server):
     repo = ui_server.graphql(REPOSITORY)["repositoryOrError"]
     assert repo["schedules"] == []
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
-    for name in ("inbox_sensor", "stage5_automation", "retrain_sensor"):
+    assert set(sensors) == {"inbox_sensor", "stage5_automation"}, sensors
+    for name in ("inbox_sensor", "stage5_automation"):
         assert sensors.get(name) == "RUNNING", sensors
     jobs = {j["name"] for j in repo["jobs"]}
-    assert {"video_pipeline", "ingest", "augment", "features", "scale", "catalog", "train", "compare"} <= jobs
+    assert {"video_pipeline", "ingest", "augment", "features", "scale", "catalog", "train", "ensemble",
+            "compare"} <= jobs
 
 
 def test_timings_recorded(ui_server):

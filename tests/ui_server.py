@@ -161,7 +161,7 @@ def drop_demo_videos(server: UiServer, corpus: Path) -> list[str]:
     One rename makes both videos appear in the same sensor tick, as a batch copied
     in by a person would most of the time; the catalog must then refresh once.
     """
-    from fvc_assets.ingest.keys import sanitize_video_id  # noqa: PLC0415 (keeps the fixture module light)
+    from fvc_core.keys import sanitize_video_id  # noqa: PLC0415 (keeps the fixture module light)
 
     landing = server.data / "landing"  # same filesystem as the inbox, so the rename is atomic
     shutil.copytree(corpus, landing)

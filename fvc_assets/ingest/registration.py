@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from fvc_assets.ingest.keys import sanitize_video_id, unique_key
+from fvc_core.keys import sanitize_video_id, unique_key
 from fvc_resources.video import VIDEO_EXTENSIONS
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
-from fvc_assets.launch.daemon import QueueDaemon, daemon_alive
+from fvc_assets.launch.daemon import QueueDaemon
 from fvc_assets.launch.outcomes import failure_message
 from fvc_assets.launch.plan import jobs_in_graph_order, job_assets, out_of_date
 from fvc_assets.launch.submit import RunSubmitter
@@ -124,10 +124,7 @@ class QueueClient:
 
     def _keep_daemon(self, pending: set[str]) -> None:
         """A daemon that was running when we started may stop: then start ours for the runs still queued."""
-        if self.daemon.started_here:
-            self.daemon.ensure()  # raises if ours died
-        elif not daemon_alive(self.instance):
-            self.daemon.ensure()
+        self.daemon.ensure()  # raises if ours died
 
     def cancel_in_flight(self) -> list[str]:
         """Cancel (queued) or terminate (started) every run this client submitted that has not ended."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
 import time
@@ -10,6 +12,9 @@ from pathlib import Path
 import dagster as dg
 
 QUEUE_DAEMON_TYPE = "QUEUED_RUN_COORDINATOR"
+# Held by fvc's queue daemon for its whole life: one per instance, however many `fvc run` start at once.
+LOCK_NAME = ".fvc-queue-daemon.lock"
+ANOTHER_DAEMON_EXIT = 3
 # Daemons write a heartbeat every 30 s; one older than this belongs to a daemon that is gone.
 LIVE_HEARTBEAT_SECONDS = 45
 
@@ -18,6 +23,25 @@ def daemon_alive(instance: dg.DagsterInstance) -> bool:
     """Does a daemon dequeue this instance's runs (a recent heartbeat of the run queue daemon)?"""
     heartbeat = instance.get_daemon_heartbeats().get(QUEUE_DAEMON_TYPE)
     return heartbeat is not None and time.time() - heartbeat.timestamp < LIVE_HEARTBEAT_SECONDS
+
+
+def lock_path() -> Path:
+    return Path(os.environ["DAGSTER_HOME"]) / LOCK_NAME
+
+
+def queue_daemon_running() -> bool:
+    """Is fvc's queue daemon of this instance running on this machine (its lock is held)?"""
+    path = lock_path()
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 class QueueDaemon:
@@ -33,12 +57,15 @@ class QueueDaemon:
         self.used_running = False
 
     def ensure(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            return
+        """A daemon serves the queue: ours, another `fvc run`'s, or a full `dagster-daemon`; else start ours."""
         if self.process is not None:
-            raise RuntimeError(f"the run queue daemon (pid {self.process.pid}) exited with code "
-                               f"{self.process.returncode}; see its messages above")
-        if daemon_alive(self.instance):
+            code = self.process.poll()
+            if code is None:
+                return
+            self.process = None
+            if code != ANOTHER_DAEMON_EXIT:
+                raise RuntimeError(f"the run queue daemon exited with code {code}; see its messages above")
+        if queue_daemon_running() or daemon_alive(self.instance):
             self.used_running = True
             return
         command = [sys.executable, "-m", "fvc_assets.launch.queue_daemon", "--workspace", str(self.workspace_yaml),
@@ -64,4 +91,5 @@ class QueueDaemon:
             process.kill()
             process.wait()
         # Its last heartbeat would make the next `fvc run` believe a daemon is still there.
-        self.instance.wipe_daemon_heartbeats()
+        if process.returncode != ANOTHER_DAEMON_EXIT:
+            self.instance.wipe_daemon_heartbeats()

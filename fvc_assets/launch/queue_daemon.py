@@ -57,8 +57,16 @@ def main(argv: list[str] | None = None) -> None:
         return [QueuedRunCoordinatorDaemon(interval_seconds=args.dequeue_interval),
                 create_daemon_of_type(MonitoringDaemon.daemon_type(), instance)]
 
+    from fvc_assets.launch.daemon import ANOTHER_DAEMON_EXIT, lock_path
+    from fvc_resources.locks import OutputBusy, exclusive_writer
+
     setup_interrupt_handlers()
     _exit_at_end_of_input()
+    try:
+        lock = exclusive_writer(lock_path(), f"pid {os.getpid()}", "the run queue daemon of this instance")
+        lock.__enter__()
+    except OutputBusy:
+        sys.exit(ANOTHER_DAEMON_EXIT)  # another `fvc run` started one a moment ago: it serves us too
     try:
         with capture_interrupts(), DagsterInstance.from_ref(ref) as instance:
             with daemon_controller_from_instance(

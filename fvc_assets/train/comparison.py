@@ -145,7 +145,7 @@ def shuffled_label_control(catalog: pl.DataFrame, folds: pl.DataFrame, seed: int
     from fvc_assets.train.fold_training import fold_rows
     from fvc_assets.train.models.base import FitContext
     from fvc_assets.train.models.logistic_regression import LogisticRegressionModel
-    from fvc_assets.train.settings import TrainSettings
+    from fvc_core.train_settings import TrainSettings
 
     groups = folds.unique("dup_group").sort("dup_group")
     rng = np.random.default_rng(seed)

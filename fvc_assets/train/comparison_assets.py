@@ -10,7 +10,7 @@ from fvc_assets.train.comparison import (
     best_model, comparison_table, markdown, plot_curves, pooled_metrics, shuffled_label_control, slice_scores,
     summarize, weakest_slices,
 )
-from fvc_assets.train.fold_assets import ensemble_results, fold_results, missing_fold_results
+from fvc_assets.train.training_assets import ensemble_results, fold_results, missing_fold_results
 from fvc_assets.train.fold_training import METRICS, PREDICTIONS
 from fvc_resources.atomic import write_json_atomic, write_parquet_atomic
 from fvc_resources.duckdb_views import refresh_views

@@ -20,7 +20,7 @@ from fvc_assets.train.folds import audit_folds, split
 from fvc_assets.train.metrics import binary_metrics, confusion
 from fvc_assets.train.models.base import FitContext
 from fvc_assets.train.models.registry import build_model, spec
-from fvc_assets.train.settings import TrainSettings
+from fvc_core.train_settings import TrainSettings
 from fvc_resources.atomic import write_json_atomic, write_parquet_atomic
 
 PREDICTIONS = "predictions.parquet"

@@ -9,7 +9,7 @@ from typing import Callable, Protocol
 import numpy as np
 import polars as pl
 
-from fvc_assets.train.settings import TrainSettings
+from fvc_core.train_settings import TrainSettings
 
 
 @dataclass

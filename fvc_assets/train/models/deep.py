@@ -19,7 +19,7 @@ import polars as pl
 
 from fvc_assets.train.frames import clip_frames
 from fvc_assets.train.models.base import FitContext
-from fvc_assets.train.settings import TrainSettings
+from fvc_core.train_settings import TrainSettings
 from fvc_resources.atomic import atomic_path
 
 CHECKPOINT = "checkpoint.pt"

@@ -9,7 +9,7 @@ import polars as pl
 
 from fvc_assets.train.feature_prep import feature_matrix, labels_of, preprocessing
 from fvc_assets.train.models.base import FitContext
-from fvc_assets.train.settings import TrainSettings
+from fvc_core.train_settings import TrainSettings
 
 MODEL_FILE = "model.joblib"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fvc_assets.train.models.deep import PretrainedWeightsError
-from fvc_assets.train.settings import TrainSettings
+from fvc_core.train_settings import TrainSettings
 
 
 def vit_backbone(settings: TrainSettings):

@@ -1,4 +1,5 @@
-"""Stage 5 — ``fold_results``: one model trained and evaluated on one fold, per model x fold partition."""
+"""Stage 5 — ``fold_results`` (a base model trained and evaluated on one fold, per model x fold) and
+``ensemble_results`` (the stacker over their scores, per fold)."""
 
 import contextlib
 import math
@@ -8,7 +9,8 @@ import polars as pl
 import dagster as dg
 from fvc_assets.partitions import BASE_MODELS, ENSEMBLE, FOLDS, MODELS, fold_partitions, model_fold_partitions
 from fvc_assets.sole_writer import sole_writer
-from fvc_assets.train.assets import folds, video_catalog
+from fvc_assets.train.catalog_assets import video_catalog
+from fvc_assets.train.folds_assets import folds
 from fvc_assets.train.fold_training import (
     METRICS, PREDICTIONS, LeakingSplit, MissingBaseResults, read_predictions, stale_folds, train_fold,
 )

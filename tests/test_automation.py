@@ -1,0 +1,84 @@
+"""Stage 5 refreshes by the automation conditions on its assets, in the asset graph's order, once per new data.
+
+Evaluated with Dagster's own evaluator on an instance where materialisations are reported with the data
+versions the assets would write (no training runs here: the order and the once-only rule are the subject).
+"""
+
+import dagster as dg
+
+from fvc_assets.definitions import defs
+from fvc_assets.partitions import BASE_MODELS, FOLDS
+
+STAGE5 = dg.AssetSelection.assets("video_catalog", "folds", "fold_results", "ensemble_results", "model_comparison")
+
+
+def report(instance, asset: str, version: str, partitions=(None,)) -> None:
+    for partition in partitions:
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=asset, partition=partition, tags={"dagster/data_version": version}))
+
+
+def check_passed(instance, asset: str, check: str, passed: bool = True) -> None:
+    instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(asset), check_name=check, passed=passed, severity=dg.AssetCheckSeverity.ERROR))
+
+
+def requested(result) -> dict[str, int]:
+    out = {}
+    for r in result.results:
+        if r.true_subset.size:
+            out[r.key.to_user_string()] = r.true_subset.size
+    return out
+
+
+def evaluate(instance, cursor=None):
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=STAGE5, cursor=cursor)
+    return result, requested(result)
+
+
+def test_stage5_follows_the_graph_base_models_then_ensemble_then_comparison():
+    base = [dg.MultiPartitionKey({"model": m, "fold": f}) for m in BASE_MODELS for f in FOLDS]
+    with dg.instance_for_test() as instance:
+        result, asked = evaluate(instance)
+        assert asked == {}
+        # A new catalog and folds (and their checks passed): every base model x fold, nothing downstream yet.
+        report(instance, "video_catalog", "c1")
+        check_passed(instance, "video_catalog", "catalog_sane")
+        report(instance, "folds", "f1")
+        check_passed(instance, "folds", "no_leakage")
+        result, asked = evaluate(instance, result.cursor)
+        assert asked == {"fold_results": len(base)}
+        # Base models done: the ensemble of every fold; the comparison still waits for it.
+        report(instance, "fold_results", "b1", base)
+        for key in base:
+            instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey("fold_results"), check_name="fold_metrics_finite", passed=True,
+                partition=key, severity=dg.AssetCheckSeverity.ERROR))
+        result, asked = evaluate(instance, result.cursor)
+        assert asked == {"ensemble_results": len(FOLDS)}
+        report(instance, "ensemble_results", "e1", FOLDS)
+        for fold in FOLDS:
+            instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey("ensemble_results"), check_name="fold_metrics_finite", passed=True,
+                partition=fold, severity=dg.AssetCheckSeverity.ERROR))
+        result, asked = evaluate(instance, result.cursor)
+        assert asked == {"model_comparison": 1}
+        report(instance, "model_comparison", "m1")
+        result, asked = evaluate(instance, result.cursor)
+        assert asked == {}, "each new data version is handled once"
+        # The same catalog and folds again (same data versions): nothing retrains.
+        report(instance, "video_catalog", "c1")
+        report(instance, "folds", "f1")
+        result, asked = evaluate(instance, result.cursor)
+        assert asked == {}
+
+
+def test_no_training_on_folds_that_failed_the_leakage_check():
+    with dg.instance_for_test() as instance:
+        result, _ = evaluate(instance)
+        report(instance, "video_catalog", "c1")
+        check_passed(instance, "video_catalog", "catalog_sane")
+        report(instance, "folds", "f1")
+        check_passed(instance, "folds", "no_leakage", passed=False)
+        result, asked = evaluate(instance, result.cursor)
+        assert "fold_results" not in asked and "ensemble_results" not in asked
