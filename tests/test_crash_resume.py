@@ -3,6 +3,7 @@ writing leave nothing a later step would read as valid; Dagster's run monitoring
 running again completes the partition with the same bytes as an uninterrupted run; a training fold
 resumes from its checkpoint; two runs of one partition never corrupt it."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,7 +19,6 @@ import polars as pl
 import pytest
 
 import dagster as dg
-from dagster._core.instance.ref import InstanceRef
 
 from fvc_resources.run_host import WORKER_HOST_TAG, WORKER_PID_TAG, WORKER_STARTED_TAG, worker_tags
 from fvc_resources.run_launcher import worker_alive
@@ -49,8 +49,19 @@ def growing_temp_in(folder: Path):
     return check
 
 
-def instance_of(env: dict) -> dg.DagsterInstance:
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"]))
+@contextlib.contextmanager
+def instance_of(env: dict):
+    """The instance at env's DAGSTER_HOME (its dagster.yaml reads DAGSTER_HOME from the environment)."""
+    old = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+    try:
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        if old is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = old
 
 
 def started_workers(env: dict) -> list[int]:

@@ -192,3 +192,48 @@ def test_a_job_past_its_time_limit_fails_with_timeout(slurm_env, slurm_cluster, 
         text = messages(instance, run.run_id, "sleeps_past_time_limit")
         assert f"SLURM job {job['id']} TIMEOUT" in text
         assert "DUE TO TIME LIMIT" in text
+
+
+def test_fvc_run_with_a_slurm_run_config_submits_every_step_as_a_slurm_job(slurm_env, slurm_cluster, tmp_path):
+    """`fvc run` honours the executor: its queued run's steps become SLURM jobs, and outputs match local."""
+    import yaml
+
+    key = slurm_env.partition_key
+    video_dir = slurm_env.data / "videos" / key
+    config = tmp_path / "slurm.yaml"
+    config.write_text(yaml.safe_dump({"execution": {"config": {"slurm": HEALTH}}}))
+    fvc = [sys.executable, "-m", "fvc_assets.cli", "run", "--skip-training", "--partition", key]
+    local = subprocess.run(fvc, capture_output=True, text=True, timeout=600)
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert "executor: in_process" in local.stdout
+    expected = snapshot(video_dir)
+    shutil.rmtree(video_dir)
+
+    done = subprocess.run([*fvc, "--run-config", str(config)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "executor: slurm" in done.stdout
+    assert snapshot(video_dir) == expected, "SLURM and local runs wrote different outputs"
+    with dg.DagsterInstance.get() as instance:
+        (run,) = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": key}), limit=1)
+        assert run.tags.get("fvc/launched_by") == "fvc run"
+        jobs = slurm_jobs_of(instance, run.run_id)
+    assert set(jobs) == {"raw_videos", "augmented_videos", "handcrafted_features", "scaled_videos",
+                         "scaled_features"}
+    for (job,) in jobs.values():
+        assert slurm_cluster.final_state(job["id"]) == "COMPLETED"
+
+
+def test_fvc_run_refuses_a_slurm_configuration_when_slurm_does_not_answer(slurm_env, tmp_path):
+    """Never runs locally instead: it stops before submitting anything and says why."""
+    import os
+
+    env = {**os.environ, "SLURM_CONF": str(tmp_path / "no-such-slurm.conf"), "FVC_EXECUTOR": "slurm"}
+    with dg.DagsterInstance.get() as instance:
+        before = len(instance.get_runs())
+    done = subprocess.run([sys.executable, "-m", "fvc_assets.cli", "run", "--skip-training"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "the executor is slurm, but SLURM is not reachable from here" in done.stderr, done.stdout + done.stderr
+    assert "Nothing was submitted" in done.stderr
+    with dg.DagsterInstance.get() as instance:
+        assert len(instance.get_runs()) == before

@@ -13,7 +13,7 @@ import dagster as dg
 from fvc_assets.environment import PROJECT_ROOT
 from fvc_assets.ingest.manifest import manifest_problems
 from fvc_assets.ingest.registration import load_registry
-from fvc_assets.jobs import PER_VIDEO_JOBS, STAGE5_JOBS, VIDEO_PIPELINE_JOB
+from fvc_assets.jobs import ENSEMBLE_JOB, PER_VIDEO_JOBS, STAGE5_JOBS, VIDEO_PIPELINE_JOB
 from fvc_assets.launch.client import BATCH_TAG, LAUNCHED_BY_TAG, JobReport, QueueClient, RunOutcome, all_partitions, run_jobs
 from fvc_assets.launch.daemon import QueueDaemon
 from fvc_assets.launch.inbox import ensure_pools, register_inbox
@@ -88,8 +88,18 @@ def run_command(args: argparse.Namespace) -> int:
     def partitions_of(job: str) -> list[str | None]:
         return video_keys if job == VIDEO_PIPELINE_JOB else all_partitions(instance, defs, job)
 
+    def label(outcome: RunOutcome) -> str:
+        """'xgboost/fold 2', 'ensemble/fold 2', a video key, or the job's name."""
+        if outcome.partition is None:
+            return outcome.job
+        partitions_def = defs.resolve_job_def(outcome.job).partitions_def
+        if isinstance(partitions_def, dg.MultiPartitionsDefinition):
+            keys = partitions_def.get_partition_key_from_str(outcome.partition).keys_by_dimension
+            return f"{keys['model']}/fold {keys['fold']}"
+        return f"ensemble/fold {outcome.partition}" if outcome.job == ENSEMBLE_JOB else outcome.partition
+
     def show(outcome: RunOutcome) -> str:
-        return f"  {'ok    ' if outcome.success else 'FAILED'} {outcome.partition or outcome.job}"
+        return f"  {'ok    ' if outcome.success else 'FAILED'} {label(outcome)}"
 
     def announce(report: JobReport) -> None:
         if report.skipped:
@@ -138,7 +148,7 @@ def run_command(args: argparse.Namespace) -> int:
         failed = [o for o in outcomes if not o.success]
         print(f"\n{len(outcomes)} training run(s), {len(failed)} failed, in {sum(r.seconds for r in stage5):.1f}s")
         for outcome in failed:
-            print(f"FAILED {outcome.name}: {outcome.error}")
+            print(f"FAILED {label(outcome)}: {outcome.error}")
         for report in stage5:
             if report.skipped:
                 print(f"NOT RUN {report.job}: {report.skipped}")

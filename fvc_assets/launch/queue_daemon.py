@@ -22,7 +22,8 @@ import threading
 
 def _exit_at_end_of_input() -> None:
     def watch() -> None:
-        while sys.stdin.buffer.read(1024):
+        # os.read, not sys.stdin: a daemon thread blocked in a buffered read aborts interpreter shutdown.
+        while os.read(0, 1024):
             pass
         os.kill(os.getpid(), signal.SIGINT)
 
@@ -60,13 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     from fvc_assets.launch.daemon import ANOTHER_DAEMON_EXIT, lock_path
     from fvc_resources.locks import OutputBusy, exclusive_writer
 
-    setup_interrupt_handlers()
-    _exit_at_end_of_input()
     try:
         lock = exclusive_writer(lock_path(), f"pid {os.getpid()}", "the run queue daemon of this instance")
-        lock.__enter__()
+        lock.__enter__()  # held until this process ends
     except OutputBusy:
         sys.exit(ANOTHER_DAEMON_EXIT)  # another `fvc run` started one a moment ago: it serves us too
+    setup_interrupt_handlers()
+    _exit_at_end_of_input()
     try:
         with capture_interrupts(), DagsterInstance.from_ref(ref) as instance:
             with daemon_controller_from_instance(
