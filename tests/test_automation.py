@@ -23,6 +23,13 @@ def check_passed(instance, asset: str, check: str, passed: bool = True) -> None:
         asset_key=dg.AssetKey(asset), check_name=check, passed=passed, severity=dg.AssetCheckSeverity.ERROR))
 
 
+def checks_passed(instance, asset: str, partitions) -> None:
+    for partition in partitions:
+        instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey(asset), check_name="fold_metrics_finite", passed=True, partition=partition,
+            severity=dg.AssetCheckSeverity.ERROR))
+
+
 def requested(result) -> dict[str, int]:
     out = {}
     for r in result.results:
@@ -50,17 +57,11 @@ def test_stage5_follows_the_graph_base_models_then_ensemble_then_comparison():
         assert asked == {"fold_results": len(base)}
         # Base models done: the ensemble of every fold; the comparison still waits for it.
         report(instance, "fold_results", "b1", base)
-        for key in base:
-            instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-                asset_key=dg.AssetKey("fold_results"), check_name="fold_metrics_finite", passed=True,
-                partition=key, severity=dg.AssetCheckSeverity.ERROR))
+        checks_passed(instance, "fold_results", base)
         result, asked = evaluate(instance, result.cursor)
         assert asked == {"ensemble_results": len(FOLDS)}
         report(instance, "ensemble_results", "e1", FOLDS)
-        for fold in FOLDS:
-            instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-                asset_key=dg.AssetKey("ensemble_results"), check_name="fold_metrics_finite", passed=True,
-                partition=fold, severity=dg.AssetCheckSeverity.ERROR))
+        checks_passed(instance, "ensemble_results", FOLDS)
         result, asked = evaluate(instance, result.cursor)
         assert asked == {"model_comparison": 1}
         report(instance, "model_comparison", "m1")

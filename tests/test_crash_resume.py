@@ -71,14 +71,23 @@ def started_workers(env: dict) -> list[int]:
         return [int(r.tags[WORKER_PID_TAG]) for r in runs if WORKER_PID_TAG in r.tags]
 
 
-def fvc_run(env: dict, *, kill_when=None, crash_point: str | None = None, timeout: float = 600):
+MULTIPROCESS = {"execution": {"config": {"multiprocess": {}}}}
+
+
+def fvc_run(env: dict, *, kill_when=None, crash_point: str | None = None, timeout: float = 600,
+            run_config: dict | None = None):
     """`fvc run --skip-training --partition victim`; its run worker SIGKILLed when ``kill_when()`` turns true.
 
     Returns (return code, killed from outside, output)."""
     env = dict(env)
     if crash_point:
         env[CRASH_POINT_ENV] = crash_point
-    process = subprocess.Popen([FVC, "run", "--skip-training", "--jobs", "2", "--partition", KEY], env=env, cwd=env["FVC_DATA_DIR"],
+    command = [FVC, "run", "--skip-training", "--jobs", "2", "--partition", KEY]
+    if run_config:
+        config = Path(env["FVC_DATA_DIR"]).parent / "run_config.json"
+        config.write_text(json.dumps(run_config))  # YAML reads JSON
+        command += ["--run-config", str(config)]
+    process = subprocess.Popen(command, env=env, cwd=env["FVC_DATA_DIR"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     killed = False
@@ -124,6 +133,9 @@ KILL_CYCLES = [
     ("stage 3 clip, mid-encode", {"kill_dir": "scaled"}),
     ("stage 3 clip, before rename", {"crash_point": "*.mp4#14"}),  # 11 stage-1 clips, then the 3rd scaled
     ("stage 4 feature parquet", {"crash_point": "scaled_features.parquet"}),
+    # Under the multiprocess executor the step runs in a process of its own, a child of the run worker:
+    # that step process dies; the worker lives on and fails the step, and with it the run.
+    ("stage 2 parquet, step process", {"crash_point": "handcrafted_features.parquet", "run_config": MULTIPROCESS}),
 ]
 
 
@@ -133,13 +145,18 @@ def test_killed_steps_leave_no_valid_looking_partial_output_and_a_rerun_restores
     report = []
     for where, how in KILL_CYCLES:
         kill_when = growing_temp_in(video_dir / how["kill_dir"]) if "kill_dir" in how else None
-        code, killed, output = fvc_run(env, kill_when=kill_when, crash_point=how.get("crash_point"))
+        code, killed, output = fvc_run(env, kill_when=kill_when, crash_point=how.get("crash_point"),
+                                       run_config=how.get("run_config"))
         # The worker died (killed from outside, or by itself at a crash point): Dagster's run monitoring
-        # marks its run failed, and `fvc run` reports it and exits 1.
+        # marks its run failed, and `fvc run` reports it and exits 1. A step process that died fails its
+        # step in the worker.
         assert code == 1, f"{where}: the step was not killed ({code}): {output[-2000:]}"
         failed = [line for line in output.splitlines() if line.startswith(f"FAILED {KEY} ")]
-        assert len(failed) == 1 and "Detected run worker status FAILED" in failed[0], output[-2000:]
-        assert "is gone" in failed[0], failed
+        assert len(failed) == 1, output[-2000:]
+        if "run_config" in how:
+            assert "child process for step handcrafted_features was terminated by signal 9 (SIGKILL)" in failed[0], failed
+        else:
+            assert "Detected run worker status FAILED" in failed[0] and "is gone" in failed[0], failed
         with instance_of(env) as instance:
             assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])), \
                 "no run is left STARTED"

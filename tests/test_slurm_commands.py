@@ -139,7 +139,7 @@ def test_the_executor_is_chosen_by_environment(monkeypatch):
     from fvc_resources.slurm.executor import default_backend, settings_from_config
 
     monkeypatch.delenv("FVC_EXECUTOR", raising=False)
-    assert default_backend() == "multiprocess"
+    assert default_backend() == "in_process"  # one machine: all of a run's steps in its worker
     monkeypatch.setenv("FVC_EXECUTOR", "SLURM")
     assert default_backend() == "slurm"
     monkeypatch.setenv("FVC_EXECUTOR", "k8s")

@@ -72,7 +72,8 @@ def test_dagster_records_checks_and_partitions(trained):
     try:
         instance = dg.DagsterInstance.get()
         partitions = instance.get_materialized_partitions(dg.AssetKey("fold_results"))
-        assert len(partitions) == 5 * len(MODELS)
+        assert len(partitions) == 5 * (len(MODELS) - 1)  # the base models
+        assert instance.get_materialized_partitions(dg.AssetKey("ensemble_results")) == {"0", "1", "2", "3", "4"}
         for key, name in [("folds", "no_leakage"), ("video_catalog", "catalog_sane"),
                           ("fold_results", "all_models_and_folds_present")]:
             check_key = dg.AssetCheckKey(dg.AssetKey(key), name)
@@ -161,3 +162,23 @@ def test_cpu_trainings_ran_side_by_side_and_a_second_run_launches_nothing(traine
     assert "no run launched" in again.stdout
     with dg.DagsterInstance.get() as instance:
         assert len(instance.get_runs()) == before
+
+
+def test_new_videos_run_alone_and_refresh_stage5_once(trained, monkeypatch):
+    """Two more videos: `fvc run` processes those two, then the catalog and folds once, and retrains what
+    their new data versions made stale (every base model x fold, the ensemble, the comparison), once."""
+    home, data, env, _ = trained
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    subprocess.run([*FVC, "demo-corpus", "--out", str(data / "inbox" / "more"), "--videos", "2", "--seed", "7"],
+                   env=env, check=True, capture_output=True)
+    with dg.DagsterInstance.get() as instance:
+        videos_before = len(instance.get_runs(dg.RunsFilter(job_name="video_pipeline")))
+    run = subprocess.run([*FVC, "run", "--jobs", "2"], env=env, capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    base = len(MODELS) - 1
+    for line in ("video_pipeline: 2 run(s)", "catalog: 1 run(s)", f"train: {5 * base} run(s)",
+                 "ensemble: 5 run(s)", "compare: 1 run(s)"):
+        assert line in run.stdout, (line, run.stdout[-3000:])
+    assert "2 video partition(s) run, 0 failed, 2 newly registered" in run.stdout
+    with dg.DagsterInstance.get() as instance:
+        assert len(instance.get_runs(dg.RunsFilter(job_name="video_pipeline"))) == videos_before + 2

@@ -98,6 +98,15 @@ query($name: String!) {
     ... on Sensor { sensorState { ticks(limit: 20) { timestamp status runIds } } } } }"""
 
 
+def two_automation_ticks_after(server, since: float, what: str) -> list[dict]:
+    def ticks():
+        state = server.graphql(AUTOMATION_TICKS, {"name": "stage5_automation"})["sensorOrError"]["sensorState"]
+        later = [t for t in state["ticks"] if t["timestamp"] > since]
+        return later if len(later) >= 2 else None
+
+    return wait_for(ticks, 120, f"two automation ticks after {what}", interval=5)
+
+
 def test_rerunning_an_unchanged_video_does_not_refresh_the_catalog(ui_server, monkeypatch):
     """Same bytes in, same data versions out: automation sees nothing new, so no second catalog run."""
     import dagster as dg
@@ -116,12 +125,7 @@ def test_rerunning_an_unchanged_video_does_not_refresh_the_catalog(ui_server, mo
             versions = [r.asset_materialization.tags["dagster/data_version"] for r in records]
             assert len(versions) == 2 and versions[0] == versions[1], (asset, versions)
 
-    def ticks_since_rerun():
-        state = ui_server.graphql(AUTOMATION_TICKS, {"name": "stage5_automation"})["sensorOrError"]["sensorState"]
-        later = [t for t in state["ticks"] if t["timestamp"] > finished]
-        return later if len(later) >= 2 else None
-
-    later = wait_for(ticks_since_rerun, 120, "two automation ticks after the re-run", interval=5)
+    later = two_automation_ticks_after(ui_server, finished, "the re-run")
     assert all(not t["runIds"] for t in later), later
     assert len(materializations(ui_server, "video_catalog")) == 1
 
@@ -129,14 +133,7 @@ def test_rerunning_an_unchanged_video_does_not_refresh_the_catalog(ui_server, mo
 def test_retraining_waits_for_a_passing_leakage_check(ui_server):
     """The folds failed no_leakage: automation keeps ticking and requests no training (nor anything after)."""
     folds = wait_for(lambda: materializations(ui_server, "folds"), 120, "folds to be materialised", interval=5)
-    since = time.time()
-
-    def ticks_since():
-        state = ui_server.graphql(AUTOMATION_TICKS, {"name": "stage5_automation"})["sensorOrError"]["sensorState"]
-        later = [t for t in state["ticks"] if t["timestamp"] > since]
-        return later if len(later) >= 2 else None
-
-    later = wait_for(ticks_since, 120, "two automation ticks after the folds", interval=5)
+    later = two_automation_ticks_after(ui_server, time.time(), "the folds")
     assert all(not t["runIds"] for t in later), later
     assert folds
     for asset in ("fold_results", "ensemble_results", "model_comparison"):

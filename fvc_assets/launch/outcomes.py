@@ -20,6 +20,16 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return parts
 
 
+def process_crash(instance: dg.DagsterInstance, run_id: str, step_key: str) -> str | None:
+    """What the executor said when a step's own process died (signal, exit code)."""
+    for record in instance.get_records_for_run(run_id, of_type=EventType.ENGINE_EVENT).records:
+        entry = record.event_log_entry
+        message = (entry.user_message or "").strip()
+        if entry.step_key == step_key and "child process for step" in message:
+            return message.splitlines()[0]
+    return None
+
+
 def step_failure(instance: dg.DagsterInstance, run_id: str) -> str | None:
     """The first failed step's own message (a dg.Failure's description, else the error's message)."""
     for record in instance.get_records_for_run(run_id, of_type=EventType.STEP_FAILURE).records:
@@ -32,6 +42,10 @@ def step_failure(instance: dg.DagsterInstance, run_id: str) -> str | None:
         if error is None:
             continue
         # The user's exception is the cause of Dagster's "error occurred while executing the step".
+        if error.cls_name == "ChildProcessCrashException":  # the step's process died: say how
+            crash = process_crash(instance, run_id, event.step_key)
+            if crash:
+                return f"{event.step_key}: {crash}"
         user = error.cause if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause else error
         return f"{event.step_key}: {user.message.strip()}"
     return None
