@@ -63,10 +63,11 @@ def worker_alive(tags: Mapping[str, str]) -> bool | None:
 
 
 class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
-    def __init__(self, preload_modules: list[str] | None = None, threads_per_run: int = 0,
-                 inst_data: ConfigurableClassData | None = None):
+    def __init__(self, preload_modules: list[str] | None = None, preload_when_idle: list[str] | None = None,
+                 threads_per_run: int = 0, inst_data: ConfigurableClassData | None = None):
         self._inst_data = inst_data
         self._preload_modules = list(preload_modules or [])
+        self._preload_when_idle = list(preload_when_idle or [])
         self._threads_per_run = threads_per_run
         self._host: subprocess.Popen | None = None
         self._lock = threading.Lock()
@@ -84,6 +85,9 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         return {
             "preload_modules": Field([str], default_value=[],
                                      description="Modules the host imports once (the code location's module)."),
+            "preload_when_idle": Field([str], default_value=[],
+                                       description="Modules the host imports between launches (heavy libraries "
+                                                   "only some runs use)."),
             "threads_per_run": Field(int, default_value=0,
                                      description="Math-library threads per run; 0 = cores / max_concurrent_runs."),
         }
@@ -97,6 +101,8 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         command = [sys.executable, "-m", "fvc_resources.run_host"]
         for module in self._preload_modules:
             command += ["--preload", module]
+        for module in self._preload_when_idle:
+            command += ["--preload-when-idle", module]
         host = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
         reply = self._read_reply(host, HOST_START_TIMEOUT_SECONDS)
         if not reply.get("ready"):
@@ -131,6 +137,7 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
             "run_id": run_id,
             "instance_ref": serialize_value(self._instance.get_ref()),
             "env": {name: str(self._threads()) for name in THREAD_VARIABLES if name not in os.environ},
+            "threads": None if "OMP_NUM_THREADS" in os.environ else self._threads(),
         }
         for _attempt in range(2):
             if self._host is None or self._host.poll() is not None:
