@@ -33,10 +33,6 @@ class RunOutcome:
     success: bool
     error: str = ""
 
-    @property
-    def name(self) -> str:
-        return self.job if self.partition is None else f"{self.job} {self.partition}"
-
 
 @dataclass
 class JobReport:

@@ -54,7 +54,6 @@ class QueueDaemon:
         self.max_concurrent_runs = max_concurrent_runs
         self.log_level = log_level
         self.process: subprocess.Popen | None = None
-        self.used_running = False
 
     def ensure(self) -> None:
         """A daemon serves the queue: ours, another `fvc run`'s, or a full `dagster-daemon`; else start ours."""
@@ -66,7 +65,6 @@ class QueueDaemon:
             if code != ANOTHER_DAEMON_EXIT:
                 raise RuntimeError(f"the run queue daemon exited with code {code}; see its messages above")
         if queue_daemon_running() or daemon_alive(self.instance):
-            self.used_running = True
             return
         command = [sys.executable, "-m", "fvc_assets.launch.queue_daemon", "--workspace", str(self.workspace_yaml),
                    "--log-level", self.log_level]

@@ -27,10 +27,6 @@ FOLD_METRICS_FINITE = "fold_metrics_finite"
 ALL_MODELS_AND_FOLDS = "all_models_and_folds_present"
 
 
-def fold_workdir(storage: StorageResource, model: str, fold: int):
-    return storage.fold_dir(model, fold)
-
-
 def partition_model_fold(context: dg.AssetExecutionContext) -> tuple[str, int]:
     """(model, fold) of a fold_results (model x fold) or ensemble_results (fold) partition."""
     if isinstance(context.partition_key, dg.MultiPartitionKey):
@@ -52,7 +48,7 @@ def train_and_record(context: dg.AssetExecutionContext, storage: StorageResource
                      tracking: MlflowTracking) -> dg.MaterializeResult:
     """Train one model on one fold, record it in MLflow, and describe it for the UI."""
     model, fold = partition_model_fold(context)
-    workdir = fold_workdir(storage, model, fold)
+    workdir = storage.fold_dir(model, fold)
     catalog_path = require_upstream(storage.catalog_path, "video_catalog", "all videos")
     folds_path = require_upstream(storage.folds_path, "folds", "all videos")
     settings = training.settings()
@@ -134,7 +130,7 @@ def predictions_version(storage: StorageResource, fold: int) -> str:
         "pool while they train; everything else runs side by side."
     ),
 )
-@sole_writer(lambda storage, c: [fold_workdir(storage, *partition_model_fold(c))])
+@sole_writer(lambda storage, c: [storage.fold_dir(*partition_model_fold(c))])
 def fold_results(
     context: dg.AssetExecutionContext,
     storage: StorageResource,
@@ -160,7 +156,7 @@ def fold_results(
         "other folds only, scored on this fold. Reads every fold_results partition, so it runs after them."
     ),
 )
-@sole_writer(lambda storage, c: [fold_workdir(storage, *partition_model_fold(c))])
+@sole_writer(lambda storage, c: [storage.fold_dir(*partition_model_fold(c))])
 def ensemble_results(
     context: dg.AssetExecutionContext,
     storage: StorageResource,
