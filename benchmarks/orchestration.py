@@ -103,7 +103,7 @@ def reference(jobs: int, train: bool) -> None:
 
     instance = dg.DagsterInstance.get()
     ensure_pools(instance)
-    register_inbox(instance, StorageResource())
+    register_inbox(instance, StorageResource(data_dir=os.environ["FVC_DATA_DIR"]))
     keys = sorted(instance.get_dynamic_partitions(VIDEOS_PARTITIONS_NAME))
     _in_workers([(VIDEO_PIPELINE_JOB, k) for k in keys], jobs)
     if not train:

@@ -35,7 +35,7 @@ import dagster as dg
 from benchmarks._measure import REPO_ROOT, print_table
 from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.ingest.assets import raw_videos
-from fvc_resources.slurm.executor import fvc_executor
+from fvc_resources.slurm.executor import fvc_executor_with_default
 from fvc_resources.storage import StorageResource
 from fvc_resources.video_resource import VideoResource
 
@@ -44,11 +44,11 @@ PASS_ORDER = ("multiprocess", "slurm", "slurm", "multiprocess")
 STAGE1 = "stage1"
 
 stage1_job = dg.define_asset_job(
-    STAGE1, selection=dg.AssetSelection.assets(raw_videos, augmented_videos), executor_def=fvc_executor
+    STAGE1, selection=dg.AssetSelection.assets(raw_videos, augmented_videos), executor_def=fvc_executor_with_default()
 )
 defs = dg.Definitions(
     assets=[raw_videos, augmented_videos], jobs=[stage1_job],
-    resources={"storage": StorageResource(), "video": VideoResource()},
+    resources={"storage": StorageResource(data_dir=dg.EnvVar("FVC_DATA_DIR")), "video": VideoResource()},
 )
 
 

@@ -30,7 +30,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"DAGSTER_HOME={home}\nFVC_DATA_DIR={data}", flush=True)
     from fvc_assets.launch.command import run_command
 
-    return run_command(args)
+    return run_command(args, data)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -38,11 +38,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from fvc_assets.environment import configure_environment
 
-    configure_environment()
+    _, data = configure_environment()
     from fvc_assets.predict import as_json, predict_videos
     from fvc_resources.storage import StorageResource
 
-    storage = StorageResource()
+    storage = StorageResource(data_dir=str(data))
     model = args.model
     if model is None:
         best = storage.comparison_dir / "best_model.json"
@@ -71,11 +71,13 @@ def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
 
     from fvc_assets.environment import configure_environment
 
-    configure_environment()
-    from fvc_resources.tracking import default_artifact_root, default_tracking_uri
+    home, _ = configure_environment()
+    from fvc_resources.tracking import embedded_store
 
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", default_tracking_uri(),
-               "--default-artifact-root", default_artifact_root(), "--host", args.host, "--port", str(args.port)]
+    tracking_uri, artifact_root = embedded_store(home)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
+               os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri,
+               "--default-artifact-root", artifact_root, "--host", args.host, "--port", str(args.port)]
     return subprocess.call(command)
 
 

@@ -1,10 +1,13 @@
 """The one Dagster entry point: ``dagster dev`` / ``dagster definitions validate`` load ``defs``.
 
+Every environment variable the platform reads is read in ``fvc_assets.deployment``.
+
 Heavy libraries (torch, diffusers, timm) are imported inside the functions
 that use them, so this module loads fast for every step, sensor tick and UI.
 """
 
 import dagster as dg
+from fvc_assets import deployment
 from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.automation import AUTOMATED_ASSETS, stage5_automation_sensor, with_automation
 from fvc_assets.features.assets import handcrafted_features
@@ -19,13 +22,7 @@ from fvc_assets.train.catalog_assets import video_catalog
 from fvc_assets.train.folds_assets import folds
 from fvc_assets.train.comparison_assets import model_comparison
 from fvc_assets.train.training_assets import all_models_and_folds_present, ensemble_results, fold_results
-from fvc_resources.autoencoder import AutoencoderResource
-from fvc_resources.slurm.executor import fvc_executor
-from fvc_resources.sampling import FrameSamplingResource
-from fvc_resources.storage import StorageResource
-from fvc_resources.tracking import MlflowTracking
-from fvc_resources.training import TrainingResource
-from fvc_resources.video_resource import VideoResource
+from fvc_resources.slurm.executor import fvc_executor_with_default
 
 # The ensemble is an asset of its own only when it is one of the configured models (FVC_MODELS).
 WITH_ENSEMBLE = ENSEMBLE in MODELS
@@ -37,20 +34,14 @@ defs = dg.Definitions(
         video_catalog, folds, fold_results, *([ensemble_results] if WITH_ENSEMBLE else []), model_comparison,
     ]),
     asset_checks=[all_models_and_folds_present],
-    # In-process by default; FVC_EXECUTOR=slurm or run config `execution: {config: {slurm: {...}}}` for SLURM.
-    executor=fvc_executor,
+    # In-process unless the deployment says otherwise (FVC_EXECUTOR); any run may choose in its run config.
+    executor=fvc_executor_with_default(deployment.executor_backend()),
     jobs=[video_pipeline_job, catalog_job, train_job, *([ensemble_job] if WITH_ENSEMBLE else []), compare_job,
           *stage_jobs],
     sensors=[
         inbox_sensor_factory(VIDEO_PIPELINE_JOB),
         stage5_automation_sensor(tuple(a for a in AUTOMATED_ASSETS if WITH_ENSEMBLE or a != "ensemble_results")),
     ],
-    resources={
-        "storage": StorageResource(),
-        "video": VideoResource(),
-        "sampling": FrameSamplingResource(),
-        "autoencoder": AutoencoderResource(),
-        "training": TrainingResource(),
-        "tracking": MlflowTracking(),
-    },
+    # Resource config from the deployment's environment (dg.EnvVar): fvc_assets/deployment.py.
+    resources=deployment.resources(),
 )

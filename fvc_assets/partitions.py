@@ -1,15 +1,14 @@
 """Partitions: one per video (dynamic, added by the inbox sensor or ``fvc run``), base model x fold, and fold.
 
 The models are the nine defaults, plus any named in ``FVC_EXTRA_MODELS``
-(e.g. ``r2plus1d,i3d``); ``FVC_MODELS`` replaces the whole list. It is read
-when the definitions load, so set it for the UI, the daemon and ``fvc run``
-alike. ``fold_results`` is partitioned by the base models x fold;
+(e.g. ``r2plus1d,i3d``); ``FVC_MODELS`` replaces the whole list (read by
+``fvc_assets.deployment`` when the definitions load, so set it for the UI, the
+daemon and ``fvc run`` alike). ``fold_results`` is partitioned by the base models x fold;
 the ensemble, which reads their scores, is its own asset, partitioned by fold.
 """
 
-import os
-
 import dagster as dg
+from fvc_assets.deployment import model_lists
 from fvc_assets.train.folds import N_FOLDS
 from fvc_assets.train.models.registry import DEFAULT_MODELS, base_models, model_names_from
 
@@ -19,8 +18,9 @@ videos_partitions = dg.DynamicPartitionsDefinition(name=VIDEOS_PARTITIONS_NAME)
 
 
 def configured_models() -> tuple[str, ...]:
-    models = model_names_from(os.environ.get("FVC_MODELS")) or DEFAULT_MODELS
-    extra = model_names_from(os.environ.get("FVC_EXTRA_MODELS"))
+    replacing, adding = model_lists()
+    models = model_names_from(replacing) or DEFAULT_MODELS
+    extra = model_names_from(adding)
     return tuple(dict.fromkeys([*models, *extra]))
 
 

@@ -1,6 +1,6 @@
 """Where the platform keeps its data: one root, per-partition folders, atomic writes.
 
-Layout under the data root (``$FVC_DATA_DIR``, default ``./data``)::
+Layout under the data root (``data_dir``; the definitions set it from ``$FVC_DATA_DIR``)::
 
     inbox/                 videos (and FVC manifests) land here; never modified
     registry/<key>.json    one record per registered video (key -> file, hash)
@@ -27,7 +27,6 @@ Layout under the data root (``$FVC_DATA_DIR``, default ``./data``)::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -36,20 +35,15 @@ from pydantic import Field
 from fvc_core.keys import is_safe_key
 
 
-def default_data_dir() -> str:
-    return str(Path(os.environ.get("FVC_DATA_DIR", "data")).absolute())
-
-
 class StorageResource(dg.ConfigurableResource):
     """The data root and the path of everything under it."""
 
-    # None: $FVC_DATA_DIR (else ./data), read when used, not when the definitions are imported, so
-    # every process (and every test) sees its own environment.
-    data_dir: str | None = Field(default=None, description="Root of all platform data (default $FVC_DATA_DIR).")
+    data_dir: str = Field(description="Root of all platform data (a relative path is taken from the "
+                                      "working folder of the process that uses it).")
 
     @property
     def root(self) -> Path:
-        return Path(self.data_dir or default_data_dir())
+        return Path(self.data_dir).absolute()
 
     @property
     def inbox_dir(self) -> Path:

@@ -2,7 +2,7 @@
 
 A thin resource over ``MlflowClient`` rather than dagster-mlflow's
 ``mlflow_tracking``: that resource binds one experiment per resource config,
-keeps MLflow's process-global active run and writes ``os.environ``, and joins
+keeps MLflow's process-global active run and writes the process environment, and joins
 all steps of a Dagster run into one MLflow run. Here every model x fold is its
 own MLflow run in its model's experiment, no global state is touched, and with
 the embedded sqlite store every write holds an exclusive file lock beside the
@@ -12,40 +12,47 @@ database, so parallel steps never meet sqlite's "database is locked".
 from __future__ import annotations
 
 import fcntl
-import os
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 EXPERIMENT_PREFIX = "fvc/"
 
 
-def default_tracking_uri() -> str:
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    home = Path(os.environ.get("DAGSTER_HOME") or "dagster_home").absolute()
-    return f"sqlite:///{home / 'mlflow.db'}"
-
-
-def default_artifact_root() -> str:
-    home = Path(os.environ.get("DAGSTER_HOME") or "dagster_home").absolute()
-    return (home / "mlflow-artifacts").as_uri()
+def embedded_store(instance_root: Path) -> tuple[str, str]:
+    """The default MLflow store beside a Dagster instance: (tracking URI, artifact root)."""
+    root = Path(instance_root).absolute()
+    return f"sqlite:///{root / 'mlflow.db'}", (root / "mlflow-artifacts").as_uri()
 
 
 class MlflowTracking(dg.ConfigurableResource):
-    """Where MLflow runs go. Default: a sqlite store in DAGSTER_HOME (``fvc mlflow-ui`` opens it)."""
+    """Where MLflow runs go. Default: a sqlite store in the Dagster instance's folder
+    (``fvc mlflow-ui`` opens it), found from the run's instance, not from the environment."""
 
-    # None: resolved from the environment when used (not at import), like the storage root.
-    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI (default: sqlite in DAGSTER_HOME).")
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI (default: sqlite in the "
+                                                               "instance's folder, DAGSTER_HOME).")
     artifact_root: str | None = Field(default=None,
                                       description="Artifact location for experiments this platform creates.")
+    enabled: bool = Field(default=True, description="False: record nothing in MLflow.")
+
+    _instance_root: Path | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        instance = context.instance
+        if instance is not None and instance.is_persistent:
+            self._instance_root = Path(instance.root_directory)
+
+    def _embedded(self) -> tuple[str, str]:
+        if self._instance_root is None:
+            raise RuntimeError("MlflowTracking has no tracking_uri and no persistent Dagster instance to keep "
+                               "its store in: set tracking_uri, or run on an instance with a DAGSTER_HOME")
+        return embedded_store(self._instance_root)
 
     @property
     def uri(self) -> str:
-        return self.tracking_uri or default_tracking_uri()
-    enabled: bool = Field(default=True, description="False: record nothing in MLflow.")
+        return self.tracking_uri or self._embedded()[0]
 
     def _lock(self):
         if not self.uri.startswith("sqlite:///"):
@@ -62,7 +69,7 @@ class MlflowTracking(dg.ConfigurableResource):
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
-        root = self.artifact_root or default_artifact_root()
+        root = self.artifact_root or self._embedded()[1]
         return client.create_experiment(name, artifact_location=f"{root}/{model}")
 
     def record_fold(

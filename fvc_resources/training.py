@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import dagster as dg
 from pydantic import Field
 
 from fvc_core.train_settings import PROFILES, TrainSettings
-
-
-def default_profile() -> str:
-    return os.environ.get("FVC_TRAINING_PROFILE", "demo")
 
 
 class TrainingResource(dg.ConfigurableResource):
@@ -21,7 +16,7 @@ class TrainingResource(dg.ConfigurableResource):
     Any override that is set replaces the profile's value.
     """
 
-    profile: str | None = Field(default=None, description="demo | full (default: env FVC_TRAINING_PROFILE, else demo)")
+    profile: str = Field(default="demo", description="demo | full")
     seed: int | None = None
     device: str | None = Field(default=None, description="auto | cpu | cuda")
     threads: int | None = None
@@ -39,7 +34,7 @@ class TrainingResource(dg.ConfigurableResource):
     max_augmented_per_video: int | None = None
 
     def settings(self) -> TrainSettings:
-        profile = self.profile or default_profile()
+        profile = self.profile
         if profile not in PROFILES:
             raise ValueError(f"unknown training profile {profile!r}; known: {', '.join(PROFILES)}")
         overrides = {

@@ -13,7 +13,7 @@ import time
 import dagster as dg
 from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.ingest.assets import raw_videos
-from fvc_resources.slurm.executor import fvc_executor, slurm_executor
+from fvc_resources.slurm.executor import fvc_executor_with_default, slurm_executor
 from fvc_resources.storage import StorageResource
 from fvc_resources.video_resource import VideoResource
 
@@ -22,7 +22,7 @@ STEP_ERROR = "boom: the step's own error, raised on the node"
 # Stage 1 and its input, per video partition; the executor is picked by run config
 # ({"slurm": {...}} or {"multiprocess": {}}), as users pick it.
 stage1_job = dg.define_asset_job(
-    "stage1", selection=dg.AssetSelection.assets(raw_videos, augmented_videos), executor_def=fvc_executor
+    "stage1", selection=dg.AssetSelection.assets(raw_videos, augmented_videos), executor_def=fvc_executor_with_default()
 )
 
 
@@ -78,7 +78,7 @@ def flaky():
 defs = dg.Definitions(
     assets=[raw_videos, augmented_videos],
     jobs=[stage1_job, failing, sleeping, timing_out, flaky],
-    resources={"storage": StorageResource(), "video": VideoResource()},
+    resources={"storage": StorageResource(data_dir=dg.EnvVar("FVC_DATA_DIR")), "video": VideoResource()},
 )
 
 

@@ -5,7 +5,9 @@ import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
+from fvc_assets.deployment import resources as deployment_resources
 from tests.conftest import REPO_ROOT
 
 
@@ -85,21 +87,58 @@ def test_extra_models_join_the_model_dimension_by_configuration():
     assert bad.returncode != 0 and "unknown model 'resnet9000'" in bad.stderr
 
 
-def test_resources_read_the_environment_when_used_not_when_imported(monkeypatch, tmp_path):
-    """The definitions are imported once per process; the data root and MLflow store follow the env."""
+def test_resources_take_the_environment_through_dagster_config_at_run_time(monkeypatch, tmp_path):
+    """Values come from dg.EnvVar (visible as such in the UI), resolved by each process when it
+    initialises the resources, so one loaded definitions object follows the run's environment."""
     from fvc_assets.definitions import defs
 
-    storage, tracking, training = (defs.resources[k] for k in ("storage", "tracking", "training"))
+    storage = defs.resources["storage"]
+    assert storage.data_dir == dg.EnvVar("FVC_DATA_DIR")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("FVC_DATA_DIR", str(tmp_path / "a"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("FVC_TRAINING_PROFILE", "full")
-    assert storage.root == tmp_path / "a"
-    assert tracking.uri == f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
-    assert training.settings().backbone == "vit_base_patch16_224"
+    profile = {**defs.resources, "training": deployment_resources()["training"]}
+    with dg.DagsterInstance.get() as instance, dg.build_resources(profile, instance=instance) as built:
+        assert built.storage.root == tmp_path / "a"
+        assert built.tracking.uri == f"sqlite:///{home / 'mlflow.db'}"  # beside the run's instance
+        assert built.training.settings().backbone == "vit_base_patch16_224"
     monkeypatch.setenv("FVC_DATA_DIR", str(tmp_path / "b"))
-    monkeypatch.setenv("FVC_TRAINING_PROFILE", "demo")
-    assert storage.root == tmp_path / "b"
-    assert training.settings().backbone == "vit_tiny_patch16_224"
+    monkeypatch.delenv("FVC_TRAINING_PROFILE")
+    with dg.build_resources({**defs.resources, "training": deployment_resources()["training"]}) as built:
+        assert built.storage.root == tmp_path / "b"
+        assert built.training.settings().backbone == "vit_tiny_patch16_224"
+        with pytest.raises(RuntimeError, match="no tracking_uri and no persistent Dagster instance"):
+            built.tracking.uri
+
+
+def test_an_unset_data_root_fails_naming_the_variable(monkeypatch):
+    from fvc_assets.definitions import defs
+
+    monkeypatch.delenv("FVC_DATA_DIR", raising=False)
+    with pytest.raises(Exception, match="FVC_DATA_DIR"):
+        with dg.build_resources({"storage": defs.resources["storage"]}):
+            pass
+
+
+def test_only_the_deployment_module_reads_the_environment():
+    """Resources, the executor and pure code take config; os.environ is read where the definitions
+    are built (fvc_assets/deployment.py), by the command line that sets it up, and by process plumbing."""
+    import re
+
+    allowed = {
+        "fvc_assets/deployment.py",  # the deployment's choices
+        "fvc_assets/environment.py", "fvc_assets/cli.py",  # the command line sets DAGSTER_HOME / FVC_DATA_DIR
+        "fvc_assets/launch/command.py", "fvc_assets/launch/daemon.py", "fvc_assets/launch/queue_daemon.py",
+        "fvc_resources/run_host.py", "fvc_resources/run_launcher.py",  # thread caps for worker processes
+        "fvc_resources/slurm/step_handler.py",  # the environment handed on to each SLURM job
+        "fvc_resources/atomic.py",  # the tests' crash-point hook
+    }
+    readers = {str(path.relative_to(REPO_ROOT)) for package in ("fvc_assets", "fvc_resources", "fvc_core")
+               for path in (REPO_ROOT / package).rglob("*.py")
+               if re.search(r"os\.environ|os\.getenv", path.read_text())}
+    assert readers <= allowed, sorted(readers - allowed)
 
 
 def test_layers_point_one_way():

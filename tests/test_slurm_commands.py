@@ -135,18 +135,35 @@ def test_pure_modules_do_not_import_dagster():
     assert done.stdout.strip() == "[]"
 
 
-def test_the_executor_is_chosen_by_environment(monkeypatch):
-    from fvc_resources.slurm.executor import default_backend, settings_from_config
+def test_the_deployment_chooses_the_executor_and_run_config_can_read_the_environment(monkeypatch):
+    import dagster as dg
+
+    from fvc_assets.deployment import executor_backend
+    from fvc_resources.slurm.executor import fvc_executor_with_default, settings_from_config
 
     monkeypatch.delenv("FVC_EXECUTOR", raising=False)
-    assert default_backend() == "in_process"  # one machine: all of a run's steps in its worker
+    assert executor_backend() == "in_process"  # one machine: all of a run's steps in its worker
     monkeypatch.setenv("FVC_EXECUTOR", "SLURM")
-    assert default_backend() == "slurm"
-    monkeypatch.setenv("FVC_EXECUTOR", "k8s")
+    assert executor_backend() == "slurm"
+    executor = fvc_executor_with_default(executor_backend())
+    assert executor.config_schema.default_value == {"slurm": {}}
     with pytest.raises(ValueError, match="expected one of multiprocess, in_process, slurm"):
-        default_backend()
+        fvc_executor_with_default("k8s")
+
+    @dg.op
+    def noop() -> None: ...
+
+    @dg.job(executor_def=executor)
+    def one_step():
+        noop()
+
+    # Values from the environment are Dagster config ({env: NAME}), resolved when the run starts.
     monkeypatch.setenv("FVC_SLURM_PARTITION", "gpu")
     monkeypatch.setenv("FVC_SLURM_LOGS_DIR", "/shared/logs")
-    settings = settings_from_config({"mem": "8G", "partition": None})
+    config = dg.validate_run_config(one_step, {"execution": {"config": {"slurm": {
+        "mem": "8G", "partition": {"env": "FVC_SLURM_PARTITION"}, "logs_dir": {"env": "FVC_SLURM_LOGS_DIR"}}}}})
+    settings = settings_from_config(config["execution"]["fvc"]["slurm"])
     assert settings.defaults == SlurmRequest(partition="gpu", mem="8G")
     assert settings.logs_dir == Path("/shared/logs")
+    # Nothing is read from the environment that the config does not name.
+    assert settings_from_config({"mem": "8G"}).defaults == SlurmRequest(mem="8G")

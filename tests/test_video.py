@@ -1,6 +1,5 @@
 """The video I/O layer against real encodes (PyAV encoders and the ffmpeg CLI)."""
 
-from pathlib import Path
 
 import av
 import numpy as np

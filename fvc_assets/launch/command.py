@@ -39,10 +39,10 @@ def load_run_config(path: Path | None) -> dict:
 
 def executor_backend(run_config: dict) -> str:
     """The executor the runs will use: the run config's choice, else the definitions' default."""
-    from fvc_resources.slurm.executor import default_backend
+    from fvc_assets.deployment import executor_backend as deployment_backend
 
     chosen = (run_config.get("execution") or {}).get("config") or {}
-    return next(iter(chosen), default_backend())
+    return next(iter(chosen), deployment_backend())
 
 
 def refuse_unreachable_slurm(backend: str) -> None:
@@ -57,11 +57,11 @@ def refuse_unreachable_slurm(backend: str) -> None:
                          "Nothing was submitted. Start the cluster (or fix SLURM_CONF), or choose another executor.")
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace, data_dir: Path) -> int:
     from fvc_assets.definitions import defs
 
     instance = dg.DagsterInstance.get()
-    storage = StorageResource()
+    storage = StorageResource(data_dir=str(data_dir))
     run_config = load_run_config(args.run_config)
     if not args.verbose:  # the runs' own event log stays in the UI; the terminal gets the outcomes
         run_config.setdefault("loggers", {"console": {"config": {"log_level": "WARNING"}}})

@@ -1,18 +1,17 @@
 """``slurm_executor``: Dagster's ``StepDelegatingExecutor`` with our ``SlurmStepHandler``,
-and ``fvc_executor``: the platform's executor, multiprocess unless SLURM is chosen.
+and ``fvc_executor_with_default``: the platform's executor (in_process, multiprocess or slurm).
 
-Choosing (see docs/slurm.md):
-
-- ``FVC_EXECUTOR=slurm`` in the environment of the process that loads the
-  definitions (``fvc ui``, ``dagster dev``, the daemon) makes SLURM the default;
-- or per run, in run config: ``execution: {config: {slurm: {partition: gpu}}}``
-  (and ``{multiprocess: {}}`` goes back to the local executor).
+Choosing (see docs/slurm.md): the definitions build the executor with a default
+backend (``fvc_executor_with_default("slurm")``: the deployment's choice, see
+``fvc_assets/deployment.py``), and any run overrides it in run config:
+``execution: {config: {slurm: {partition: gpu}}}`` (``{in_process: {}}`` or
+``{multiprocess: {}}`` go back to this machine). Nothing here reads the environment:
+a value that should come from one is written ``{env: NAME}`` in the config.
 
 ``retries``, ``max_concurrent``, ``tag_concurrency_limits`` and concurrency pools
 (``pool="gpu"``) are handled by Dagster's own machinery in both cases.
 """
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -30,19 +29,15 @@ from dagster._core.executor.step_delegating import StepDelegatingExecutor
 from fvc_resources.slurm.requests import OPTIONS, request_from_mapping
 from fvc_resources.slurm.step_handler import SlurmSettings, SlurmStepHandler
 
-EXECUTOR_ENV = "FVC_EXECUTOR"  # "in_process" (the default), "multiprocess" or "slurm"
-# Unset request fields fall back to FVC_SLURM_<NAME> (FVC_SLURM_PARTITION, FVC_SLURM_MEM...).
-ENV_PREFIX = "FVC_SLURM_"
-
 _REQUEST_FIELDS = {
-    "partition": dg.Field(str, is_required=False, description="sbatch --partition (tag slurm/partition)."),
-    "account": dg.Field(str, is_required=False, description="sbatch --account (tag slurm/account)."),
-    "qos": dg.Field(str, is_required=False, description="sbatch --qos (tag slurm/qos)."),
-    "cpus": dg.Field(int, is_required=False, description="sbatch --cpus-per-task (tag slurm/cpus)."),
-    "mem": dg.Field(str, is_required=False, description="sbatch --mem, e.g. 8G (tag slurm/mem)."),
-    "time": dg.Field(str, is_required=False, description="sbatch --time, e.g. 2:00:00 (tag slurm/time)."),
-    "gres": dg.Field(str, is_required=False, description="sbatch --gres, e.g. gpu:1 (tag slurm/gres)."),
-    "constraint": dg.Field(str, is_required=False, description="sbatch --constraint (tag slurm/constraint)."),
+    "partition": dg.Field(dg.StringSource, is_required=False, description="sbatch --partition (tag slurm/partition)."),
+    "account": dg.Field(dg.StringSource, is_required=False, description="sbatch --account (tag slurm/account)."),
+    "qos": dg.Field(dg.StringSource, is_required=False, description="sbatch --qos (tag slurm/qos)."),
+    "cpus": dg.Field(dg.IntSource, is_required=False, description="sbatch --cpus-per-task (tag slurm/cpus)."),
+    "mem": dg.Field(dg.StringSource, is_required=False, description="sbatch --mem, e.g. 8G (tag slurm/mem)."),
+    "time": dg.Field(dg.StringSource, is_required=False, description="sbatch --time, e.g. 2:00:00 (tag slurm/time)."),
+    "gres": dg.Field(dg.StringSource, is_required=False, description="sbatch --gres, e.g. gpu:1 (tag slurm/gres)."),
+    "constraint": dg.Field(dg.StringSource, is_required=False, description="sbatch --constraint (tag slurm/constraint)."),
     "extra_args": dg.Field(
         [str], is_required=False,
         description="More sbatch long options for every step, one per item (e.g. --exclusive).",
@@ -52,11 +47,11 @@ _REQUEST_FIELDS = {
 SLURM_CONFIG = {
     **_REQUEST_FIELDS,
     "logs_dir": dg.Field(
-        str, is_required=False,
+        dg.StringSource, is_required=False,
         description="Folder for the step logs (<logs_dir>/<run id>/<step>.log); on a shared "
-                    "filesystem for a real cluster. Default: $FVC_SLURM_LOGS_DIR, else <DAGSTER_HOME>/slurm_logs.",
+                    "filesystem for a real cluster. Default: <instance root>/slurm_logs.",
     ),
-    "working_directory": dg.Field(str, is_required=False, description="--chdir of the jobs; default: this process's."),
+    "working_directory": dg.Field(dg.StringSource, is_required=False, description="--chdir of the jobs; default: this process's."),
     "env_vars": dg.Field(
         [str], default_value=[],
         description="Extra environment for the jobs: NAME=value, or NAME to pass this process's value. "
@@ -80,14 +75,10 @@ SLURM_CONFIG = {
 
 
 def settings_from_config(config: dict) -> SlurmSettings:
-    """Resolved settings; request fields not in config come from FVC_SLURM_<NAME>."""
+    """The executor's settings from its (resolved) config."""
     values = {name: config[name] for name in OPTIONS if config.get(name) is not None}
-    for name in OPTIONS:
-        env_value = os.environ.get(ENV_PREFIX + name.upper())
-        if name not in values and env_value:
-            values[name] = env_value
     values["extra_args"] = config.get("extra_args") or []
-    logs_dir = config.get("logs_dir") or os.environ.get(ENV_PREFIX + "LOGS_DIR")
+    logs_dir = config.get("logs_dir")
     workdir = config.get("working_directory")
     return SlurmSettings(
         defaults=request_from_mapping(values),
@@ -143,13 +134,7 @@ def slurm_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
 
 
 BACKENDS = ("multiprocess", "in_process", "slurm")
-
-
-def default_backend() -> str:
-    backend = os.environ.get(EXECUTOR_ENV, "in_process").strip().lower() or "in_process"
-    if backend not in BACKENDS:
-        raise ValueError(f"{EXECUTOR_ENV}={backend!r}: expected one of {', '.join(BACKENDS)}")
-    return backend
+DEFAULT_BACKEND = "in_process"  # one machine: all of a run's steps in its run worker
 
 
 def _requirements(config) -> list:
@@ -157,27 +142,34 @@ def _requirements(config) -> list:
     return [] if "in_process" in config else multiple_process_executor_requirements()
 
 
-@dg.executor(
-    name="fvc",
-    config_schema=dg.Field(
-        dg.Selector({
-            "multiprocess": MULTI_PROC_CONFIG.config_type,
-            "in_process": IN_PROC_CONFIG.config_type,
-            "slurm": SLURM_CONFIG,
-        }),
-        default_value={default_backend(): {}},
-        description=f"multiprocess (one process per step, on this machine; the default), in_process, "
-                    f"or slurm (one SLURM job per step). The default comes from ${EXECUTOR_ENV} "
-                    f"when the definitions load.",
-    ),
-    requirements=_requirements,
-)
-def fvc_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
+def fvc_executor_with_default(backend: str = DEFAULT_BACKEND) -> dg.ExecutorDefinition:
     """The platform's executor: Dagster's default executor (same config: ``multiprocess`` or
-    ``in_process``), with ``slurm`` as a third choice."""
-    config = dict(init_context.executor_config)
-    if "slurm" in config:
-        return slurm_executor_from_config(dict(config["slurm"]))
-    if "in_process" in config:
-        return _core_in_process_executor_creation(config["in_process"])
-    return _core_multiprocess_executor_creation(config["multiprocess"])
+    ``in_process``) with ``slurm`` as a third choice; ``backend`` is the one a run gets when
+    its run config names none."""
+    backend = backend.strip().lower()
+    if backend not in BACKENDS:
+        raise ValueError(f"executor {backend!r}: expected one of {', '.join(BACKENDS)}")
+
+    @dg.executor(
+        name="fvc",
+        config_schema=dg.Field(
+            dg.Selector({
+                "multiprocess": MULTI_PROC_CONFIG.config_type,
+                "in_process": IN_PROC_CONFIG.config_type,
+                "slurm": SLURM_CONFIG,
+            }),
+            default_value={backend: {}},
+            description="in_process (all steps in the run's worker), multiprocess (one process per step, "
+                        "on this machine) or slurm (one SLURM job per step).",
+        ),
+        requirements=_requirements,
+    )
+    def fvc_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
+        config = dict(init_context.executor_config)
+        if "slurm" in config:
+            return slurm_executor_from_config(dict(config["slurm"]))
+        if "in_process" in config:
+            return _core_in_process_executor_creation(config["in_process"])
+        return _core_multiprocess_executor_creation(config["multiprocess"])
+
+    return fvc_executor
