@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 venv: $(STAMP)
+	@bash scripts/dagster-cli-env.sh $(CURDIR)
 
 system-deps:
 	bash scripts/install-system-deps.sh

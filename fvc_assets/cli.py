@@ -145,8 +145,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose values may begin with "-": YouTube ids, and so partition keys, often do.
+DASH_VALUE_OPTIONS = ("--partition",)
+
+
+def attach_dash_values(argv: list[str]) -> list[str]:
+    """``--partition -SXat-rG3O4`` -> ``--partition=-SXat-rG3O4``: argparse would read a value
+    that begins with "-" as an option and stop with "expected one argument"."""
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            out += [token, *tokens]
+            break
+        if token in DASH_VALUE_OPTIONS:
+            value = next(tokens, None)
+            out.append(token if value is None else f"{token}={value}")
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(attach_dash_values(sys.argv[1:] if argv is None else argv))
     return args.func(args)
 
 

@@ -84,16 +84,18 @@ def test_demo_corpus_then_fvc_run(fvc_env, tmp_path):
         stored = pl.read_parquet(data / "videos" / key / "raw_video.parquet")
         assert stored["sha256"][0] == hashlib.sha256((inbox / row["path"]).read_bytes()).hexdigest()
 
-    # A second run registers nothing new and re-runs the good partitions only through Dagster.
-    again = subprocess.run([*FVC, "run", "--partition", "my_video"], env=env, capture_output=True, text=True)
+    # A second run registers nothing new and re-runs the named partitions only through Dagster;
+    # a key that begins with "-" (as YouTube ids do) is a value, not an option.
+    again = subprocess.run([*FVC, "run", "--partition", "my_video", "--partition", "-dash"],
+                           env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "1 video partition(s) run, 0 failed, 0 newly registered" in again.stdout
+    assert "2 video partition(s) run, 0 failed, 0 newly registered" in again.stdout
 
     # A plain run again: only what is not up to date runs, i.e. the four partitions whose last run failed.
     retry = subprocess.run([*FVC, "run", "--skip-training"], env=env, capture_output=True, text=True)
     assert retry.returncode == 1
     assert "video_pipeline: 4 run(s) (its last run" in retry.stdout, retry.stdout + retry.stderr
-    assert len(instance.get_runs(dg.RunsFilter(job_name="video_pipeline"))) == 15 + 1 + 4
+    assert len(instance.get_runs(dg.RunsFilter(job_name="video_pipeline"))) == 15 + 2 + 4
 
     # Too few labelled groups for five folds: stage 5 stops at the blocking leakage check, and says why.
     training = subprocess.run([*FVC, "run"], env=env, capture_output=True, text=True, timeout=600)
