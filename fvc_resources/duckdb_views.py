@@ -4,6 +4,9 @@ The database holds only views (no data), so it is rebuilt whole into a temp
 file and renamed over the old one: no writer ever holds a lock that readers
 or other steps would wait on, and a reader sees either the old or the new file.
 A view whose files do not exist yet is an empty view with the right columns.
+
+The file is written in DuckDB 1.0's storage format (``storage_compatibility_version``), so
+every DuckDB client and driver from 1.0 on opens it, not only the version installed here.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fvc_resources.atomic import atomic_path
+
+# The oldest DuckDB whose clients can open fvc.duckdb (README: "Asking questions in SQL").
+STORAGE_COMPATIBILITY = "v1.0.0"
 
 # view -> (glob relative to the data root, columns for the empty view)
 VIEWS: dict[str, tuple[str, dict[str, str]]] = {
@@ -48,7 +54,7 @@ def refresh_views(root: str | Path, database: str | Path) -> Path:
     root, database = Path(root).absolute(), Path(database)
     with atomic_path(database) as tmp:
         tmp.unlink()  # duckdb wants to create the file itself
-        with duckdb.connect(str(tmp)) as connection:
+        with duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}) as connection:
             for name in VIEWS:
                 connection.execute(view_sql(name, root))
     return database

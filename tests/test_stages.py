@@ -57,6 +57,14 @@ def test_stages_materialise_with_passing_checks_and_deterministic_features(tmp_p
 
     clips = pl.read_parquet(data / "videos" / key / "clips.parquet")
     assert clips.height == CLIPS_PER_VIDEO and set(clips["label"]) == {"fake"}
+    # The UI's asset page shows each table's columns and row count.
+    for asset, file in [("raw_videos", "raw_video.parquet"), ("augmented_videos", "clips.parquet"),
+                        ("handcrafted_features", "handcrafted_features.parquet"),
+                        ("scaled_videos", "scaled.parquet"), ("scaled_features", "scaled_features.parquet")]:
+        table_meta = result.asset_materializations_for_node(asset)[0].metadata
+        written = pl.read_parquet(data / "videos" / key / file)
+        assert [c.name for c in table_meta["dagster/column_schema"].schema.columns] == written.columns, asset
+        assert table_meta["dagster/row_count"].value == written.height, asset
     first = pl.read_parquet(data / "videos" / key / "handcrafted_features.parquet")
     assert first.height == CLIPS_PER_VIDEO
     assert set(HANDCRAFTED_FEATURES) <= set(first.columns)

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from fvc_assets.train.catalog import FEATURE_COLUMNS
+from tests.conftest import REPO_ROOT
 
 FVC = [sys.executable, "-m", "fvc_assets.cli"]
 MODELS = ["logistic_regression", "xgboost", "naive_cnn", "x3d", "ensemble"]
@@ -66,6 +67,33 @@ def test_duckdb_views_answer_questions_over_clips_folds_and_results(trained):
         assert finite.fetchall()[0][0] == 2 * 5 * len(MODELS)
 
 
+def test_fvc_duckdb_opens_in_older_duckdb_clients_and_the_readme_query_runs(trained):
+    """fvc.duckdb is in DuckDB 1.0's storage format: the oldest client the README promises opens it,
+    and the README's `duckdb` command-line query answers as written (run in the folder above data/)."""
+    import shlex
+
+    from tests.duckdb_clients import cli_executable, oldest_python_client_path
+
+    _, data, _, _ = trained
+    code = ("import sys, duckdb; db = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(duckdb.__version__, db.sql('SELECT count(*) FROM clips').fetchone()[0])")
+    old = subprocess.run([sys.executable, "-c", code, str(data / "fvc.duckdb")], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(oldest_python_client_path())})
+    assert old.stdout.split() == ["1.0.0", str(20 * 11)], old.stderr
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("duckdb -readonly data/fvc.duckdb"))
+    argv = shlex.split(command)
+    answer = subprocess.run([str(cli_executable()), *argv[1:]], cwd=data.parent, capture_output=True, text=True)
+    assert answer.returncode == 0, answer.stderr
+    for model in MODELS:
+        assert model in answer.stdout
+
+
+def _data_of(home):
+    return home.parent / "data"
+
+
 def test_dagster_records_checks_and_partitions(trained):
     home, _, env, _ = trained
     os.environ["DAGSTER_HOME"] = str(home)
@@ -79,6 +107,15 @@ def test_dagster_records_checks_and_partitions(trained):
             check_key = dg.AssetCheckKey(dg.AssetKey(key), name)
             records = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=1)
             assert records and records[0].status.value == "SUCCEEDED", (key, name)
+        # Every table asset tells the UI its columns and rows.
+        for asset in ("raw_videos", "augmented_videos", "handcrafted_features", "scaled_videos", "scaled_features",
+                      "video_catalog", "folds", "fold_results", "ensemble_results", "model_comparison"):
+            event = instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization
+            columns = [c.name for c in event.metadata["dagster/column_schema"].schema.columns]
+            assert columns and event.metadata["dagster/row_count"].value > 0, asset
+            if asset == "video_catalog":
+                catalog = pl.read_parquet(_data_of(home) / "catalog" / "video_catalog.parquet")
+                assert columns == catalog.columns and event.metadata["dagster/row_count"].value == catalog.height
         comparison = instance.fetch_materializations(dg.AssetKey("model_comparison"), limit=1).records
         metadata = comparison[0].asset_materialization.metadata
         assert metadata["best_model"].value in MODELS

@@ -13,6 +13,7 @@ from fvc_assets.ingest.preview import contact_sheet, markdown_image, write_previ
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import require_upstream, table_version
+from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError, probe, sample_frames
@@ -126,6 +127,7 @@ def augmented_videos(
     png = write_preview(storage.contact_sheet_path(key), sheet, max_side=640)
     return dg.MaterializeResult(
         metadata={
+            **table_metadata(table),
             "clips": len(rows),
             "frames_written": int(table["frames"].sum()),
             "seconds": round(seconds, 2),

@@ -12,6 +12,7 @@ from fvc_assets.features.schema import PLAUSIBLE_RANGES, HandcraftedFeatureTable
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import require_upstream, table_version
+from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
@@ -43,6 +44,7 @@ def handcrafted_features(
     write_parquet_atomic(storage.handcrafted_features_path(key), table)
     return dg.MaterializeResult(
         metadata={
+            **table_metadata(table),
             "clips": table.height,
             "frames_sampled": int(table["frames_sampled"].sum()) if table.height else 0,
             "seconds": round(seconds, 2),

@@ -12,6 +12,7 @@ from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.assets import scaled_videos
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import require_upstream, table_version
+from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
@@ -55,6 +56,7 @@ def scaled_features(
     write_parquet_atomic(storage.scaled_features_path(key), table)
     return dg.MaterializeResult(
         metadata={
+            **table_metadata(table),
             "clips": table.height,
             "seconds": round(time.perf_counter() - started, 2),
             "output": dg.MetadataValue.path(str(storage.scaled_features_path(key))),

@@ -11,6 +11,7 @@ from fvc_assets.ingest.registration import load_registry
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import table_version
+from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError
@@ -51,11 +52,13 @@ def raw_videos(
     except VideoError as error:
         raise video_failure(error) from error
 
-    write_parquet_atomic(storage.raw_video_path(key), pl.DataFrame([row]))
+    table = pl.DataFrame([row])
+    write_parquet_atomic(storage.raw_video_path(key), table)
     problems = [p for m in manifests for p in m.problems]
     for problem in problems:
         context.log.info(problem)
     metadata = {
+        **table_metadata(table),
         "path": dg.MetadataValue.path(registration.path),
         "sha256": registration.sha256,
         "container": row["container"],
@@ -82,4 +85,4 @@ def raw_videos(
     if middle is not None:
         png = write_preview(storage.preview_path(key), middle.image)
         metadata["preview"] = dg.MetadataValue.md(markdown_image(png, key))
-    return dg.MaterializeResult(metadata=metadata, data_version=table_version(pl.DataFrame([row])))
+    return dg.MaterializeResult(metadata=metadata, data_version=table_version(table))

@@ -14,6 +14,7 @@ from fvc_assets.scale.letterbox import scale_clip
 from fvc_assets.scale.schema import ScaledClipTable
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import require_upstream, table_version
+from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.autoencoder import AutoencoderOutOfMemory, AutoencoderResource, VaeScaler, pick_device
 from fvc_resources.gpu_pool import holding_gpu_pool
@@ -125,6 +126,7 @@ def scaled_videos(
     frames = int(table["frames"].sum()) if rows else 0
     return dg.MaterializeResult(
         metadata={
+            **table_metadata(table),
             "method": config.method,
             "target": config.target,
             "held_gpu_pool": uses_gpu,

@@ -14,6 +14,7 @@ from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.catalog import FEATURE_COLUMNS, VideoTables, build_catalog, trainable
 from fvc_assets.train.comparison import markdown
 from fvc_assets.upstream import files_version
+from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.storage import StorageResource
@@ -79,6 +80,7 @@ def video_catalog(context: dg.AssetExecutionContext, storage: StorageResource) -
         context.log.warning(f"video {key} left out of the catalog: missing {', '.join(stages)}")
     return dg.MaterializeResult(
         metadata={
+            **table_metadata(table),
             "clips": table.height,
             "videos": videos.height,
             "trainable_videos": trainable(videos).height if table.height else 0,

@@ -12,6 +12,7 @@ from fvc_assets.train.comparison import (
 )
 from fvc_assets.train.training_assets import ensemble_results, fold_results, missing_fold_results
 from fvc_assets.train.fold_training import METRICS, PREDICTIONS
+from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_json_atomic, write_parquet_atomic
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.storage import StorageResource
@@ -68,6 +69,7 @@ def model_comparison(context: dg.AssetExecutionContext, storage: StorageResource
     refresh_views(storage.root, storage.duckdb_path)
     context.log.info("\n" + markdown(shown))
     metadata = {
+        **table_metadata(summary),
         "comparison": dg.MetadataValue.md(markdown(shown)),
         "best_model": best or "none",
         "shuffled_control_roc_auc": dg.MetadataValue.float(control["pooled_roc_auc"]),

@@ -10,6 +10,7 @@ from fvc_assets.train.catalog_assets import video_catalog
 from fvc_assets.train.comparison import markdown
 from fvc_assets.train.folds import N_FOLDS, assign_folds, audit_folds
 from fvc_assets.upstream import files_version
+from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.storage import StorageResource
@@ -72,6 +73,7 @@ def folds(context: dg.AssetExecutionContext, config: FoldsConfig, storage: Stora
     report = audit_folds(catalog, assignment, N_FOLDS)
     return dg.MaterializeResult(
         metadata={
+            **table_metadata(assignment),
             "videos": assignment.height,
             "groups": assignment["dup_group"].n_unique(),
             "seed": config.seed,

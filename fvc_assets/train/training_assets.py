@@ -17,6 +17,7 @@ from fvc_assets.train.fold_training import (
 from fvc_assets.train.metrics import METRIC_NAMES
 from fvc_assets.train.models.registry import spec
 from fvc_assets.upstream import files_version, require_upstream
+from fvc_assets.table_metadata import table_metadata
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.gpu_pool import holding_gpu_pool
 from fvc_resources.storage import StorageResource
@@ -80,6 +81,7 @@ def train_and_record(context: dg.AssetExecutionContext, storage: StorageResource
     bad = {k: v for k, v in core.items() if not math.isfinite(v)}
     return dg.MaterializeResult(
         metadata={
+            **table_metadata(outcome.predictions),  # the predictions.parquet it wrote
             **{k: dg.MetadataValue.float(v) for k, v in core.items()},
             "confusion_matrix": dg.MetadataValue.json(outcome.confusion),
             "held_out_videos": held_out.height,
