@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -33,6 +34,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_command(args, data)
 
 
+@contextmanager
+def predict_progress(total: int, stream=None, enabled: bool | None = None):
+    """A live line (videos scored / total, failures, ETA) on a terminal; nothing otherwise."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc="fvc predict", unit="video", file=stream or sys.stderr,
+               disable=(None if total > 1 else True) if enabled is None else not enabled, dynamic_ncols=True)
+    failed = 0
+
+    def scored(prediction) -> None:
+        nonlocal failed
+        failed += prediction.probability_fake is None
+        bar.set_postfix_str(f"{failed} failed" if failed else "", refresh=False)
+        bar.update(1)
+
+    try:
+        yield scored
+    finally:
+        bar.close()
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     import json
 
@@ -53,8 +75,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if model is None:
             print("the last comparison found no model with a ROC-AUC; name one with --model", file=sys.stderr)
             return 2
-    predictions = predict_videos([Path(p).absolute() for p in args.videos], storage.root, storage.train_dir,
-                                 storage.frames_cache_dir, storage.predict_dir, model)
+    with predict_progress(len(args.videos)) as scored:
+        predictions = predict_videos([Path(p).absolute() for p in args.videos], storage.root, storage.train_dir,
+                                     storage.frames_cache_dir, storage.predict_dir, model, on_scored=scored)
     if args.json:
         print(as_json(predictions))
     else:

@@ -11,6 +11,7 @@ averaged. Model files are loaded only from the data root.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -125,7 +126,7 @@ class FoldModels:
 
 
 def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache: Path, predict_dir: Path,
-                   model: str) -> list[Prediction]:
+                   model: str, on_scored: Callable[[Prediction], None] | None = None) -> list[Prediction]:
     spec(model)  # unknown names fail here, with the list of known ones
     folders = fold_folders(train_dir, model, root)
     check_catalog_matches(root)
@@ -141,6 +142,8 @@ def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache:
             out.append(Prediction(str(path), float(np.mean(scores)), model, len(scores)))
         except (VideoError, ValueError) as exc:
             out.append(Prediction(str(path), None, model, 0, str(exc)))
+        if on_scored:
+            on_scored(out[-1])
     return out
 
 

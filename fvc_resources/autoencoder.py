@@ -9,12 +9,15 @@ torch and diffusers are imported only when a model is loaded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
 from pydantic import Field
+
+from fvc_core.progress import Throttled
 
 DEFAULT_MODEL = "stabilityai/sd-vae-ft-mse"
 
@@ -74,6 +77,10 @@ class VaeScaler:
     device: str
     batch_size: int = 8
     batch_history: list[int] = field(default_factory=list)
+    # Progress per batch on CPU (under 1 frame/s there); on a GPU a line every 10 s.
+    log: Callable[[str], None] | None = None
+    _frames_done: int = field(default=0, repr=False)
+    _progress: Throttled | None = field(default=None, repr=False)
 
     @property
     def multiple(self) -> int:
@@ -109,10 +116,20 @@ class VaeScaler:
                     self.batch_size = max(1, self.batch_size // 2)
                     continue
                 self.batch_history.append(size)
+                self._report(size)
                 y = ((y.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
                 out[start : start + size] = y.permute(0, 2, 3, 1)[:, :h, :w].cpu().numpy()
                 start += size
         return out
+
+
+    def _report(self, size: int) -> None:
+        if self._progress is None:
+            self._progress = Throttled(self.log, 0.0 if self.device == "cpu" else 10.0)
+        self._frames_done += size
+        done, elapsed = self._frames_done, max(self._progress.elapsed(), 1e-9)
+        self._progress(lambda: f"autoencoder on {self.device}: batch of {size}, {done} frames in this step, "
+                               f"{done / elapsed:.2f} frames/s")
 
 
 class AutoencoderResource(dg.ConfigurableResource):
@@ -124,12 +141,12 @@ class AutoencoderResource(dg.ConfigurableResource):
     batch_size: int = Field(default=8, ge=1, description="Frames per batch; halved on CUDA out-of-memory.")
     pretrained: bool = Field(default=True, description="False: random weights from the config (timing only).")
 
-    def scaler(self) -> VaeScaler:
+    def scaler(self, log: Callable[[str], None] | None = None) -> VaeScaler:
         device = pick_device(self.device)
         cache_key = (self.model, self.subfolder, self.pretrained, device)
         if cache_key not in _LOADED:
             _LOADED[cache_key] = load_vae(self.model, self.subfolder, self.pretrained, device)
-        return VaeScaler(_LOADED[cache_key], device, self.batch_size)
+        return VaeScaler(_LOADED[cache_key], device, self.batch_size, log=log)
 
 
 _LOADED: dict[tuple, object] = {}  # one model per process, shared by the clips of a step

@@ -39,6 +39,20 @@ def test_loads_both_layouts_and_round_trips_frames_on_cpu(tiny_vae_dirs, layout)
                                                            batch_size=4).scaler()(frames))
 
 
+def test_on_cpu_every_batch_is_logged(tiny_vae_dirs):
+    lines = []
+    scaler = AutoencoderResource(model=str(tiny_vae_dirs / "standalone"), device="cpu", batch_size=4).scaler(
+        log=lines.append)
+    scaler(np.zeros((6, 16, 16, 3), np.uint8))
+    scaler(np.zeros((3, 16, 16, 3), np.uint8))
+    assert [line.split(",")[:2] for line in lines] == [
+        ["autoencoder on cpu: batch of 4", " 4 frames in this step"],
+        ["autoencoder on cpu: batch of 2", " 6 frames in this step"],
+        ["autoencoder on cpu: batch of 3", " 9 frames in this step"],
+    ]
+    assert all(line.endswith("frames/s") for line in lines)
+
+
 def test_missing_weights_fail_clearly(tmp_path, monkeypatch):
     import huggingface_hub.constants
 

@@ -19,3 +19,21 @@ def test_partition_keys_may_begin_with_a_dash():
 def test_values_after_a_double_dash_are_left_alone():
     args = parse("predict", "--model", "xgboost", "--", "--partition", "-clip.mp4")
     assert args.videos == ["--partition", "-clip.mp4"] and args.model == "xgboost"
+
+
+def test_fvc_predict_shows_videos_scored_failures_and_eta_on_a_terminal():
+    import io
+    from types import SimpleNamespace
+
+    from fvc_assets.cli import predict_progress
+
+    stream = io.StringIO()
+    with predict_progress(3, stream=stream, enabled=True) as scored:
+        scored(SimpleNamespace(probability_fake=0.9))
+        scored(SimpleNamespace(probability_fake=None))  # an unreadable video
+    line = stream.getvalue().split("\r")[-1]
+    assert "fvc predict" in line and "2/3" in line and "1 failed" in line and "<" in line  # elapsed<remaining
+    quiet = io.StringIO()
+    with predict_progress(3, stream=quiet) as scored:  # not a terminal: no progress line
+        scored(SimpleNamespace(probability_fake=0.1))
+    assert quiet.getvalue() == ""

@@ -57,6 +57,12 @@ def test_stages_materialise_with_passing_checks_and_deterministic_features(tmp_p
 
     clips = pl.read_parquet(data / "videos" / key / "clips.parquet")
     assert clips.height == CLIPS_PER_VIDEO and set(clips["label"]) == {"fake"}
+    # Long steps say where they are: one line per clip in stages 1 and 3.
+    messages = [e.message for e in instance.all_logs(result.run_id) if e.is_dagster_event is False]
+    for n in range(1, CLIPS_PER_VIDEO + 1):
+        assert sum(m.startswith(f"clip {n}/{CLIPS_PER_VIDEO} ") for m in messages) == 2, (n, messages)
+    assert any(m.startswith("clip 1/11 original: 30 frames 192x108") for m in messages)
+    assert any(m.startswith("clip 1/11 original: 30 frames 256x144 (letterbox)") for m in messages)
     # The UI's asset page shows each table's columns and row count.
     for asset, file in [("raw_videos", "raw_video.parquet"), ("augmented_videos", "clips.parquet"),
                         ("handcrafted_features", "handcrafted_features.parquet"),

@@ -114,6 +114,7 @@ def augmented_videos(
             global_seed=config.global_seed,
             max_frames=config.max_frames_per_clip,
             path_root=storage.root,
+            log=context.log.info,
         )
     except VideoError as error:
         raise video_failure(error) from error

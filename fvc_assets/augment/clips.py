@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fvc_assets.augment.transforms import AUGMENTATIONS, ORIGINAL_INDEX, build_transform
+from fvc_core.progress import Throttled
 from fvc_resources.video import ClipWriter, VideoError, iter_chunks
 
 CLIP_INDICES = (ORIGINAL_INDEX, *range(len(AUGMENTATIONS)))
@@ -41,13 +43,16 @@ def augment_video(
     path_root: str | Path | None = None,
     workers: int | None = None,
     indices: tuple[int, ...] = CLIP_INDICES,
+    log: Callable[[str], None] | None = None,
+    log_every_s: float = 10.0,
 ) -> list[dict]:
     """Write the 11 clips of one video (or those in ``indices``) and return their clip-table rows.
 
     The source is decoded once, in chunks, upright (display rotation applied);
     each chunk is transformed and handed to all 11 encoders, so memory holds one
     chunk plus the encoders' own buffers, whatever the video's length. A source
-    that fails to decode raises VideoError and leaves no clip behind.
+    that fails to decode raises VideoError and leaves no clip behind. ``log`` gets a
+    progress line every ``log_every_s`` seconds while it works and one line per clip at the end.
     """
     source, clips_dir = Path(source), Path(clips_dir)
     fps = fps if fps and fps > 0 else 25.0
@@ -55,6 +60,7 @@ def augment_video(
         raise ValueError("the original clip is always written")
     transforms = {idx: build_transform(video_id, idx, global_seed) for idx in indices}
     writers: dict[int, ClipWriter] = {}
+    progress = Throttled(log, log_every_s)
     try:
         for idx in indices:
             writers[idx] = ClipWriter(clips_dir / f"{clip_name(idx)}.mp4", fps, options=encoder_options)
@@ -65,6 +71,9 @@ def augment_video(
                 tasks = [pool.submit(_write, writers[idx], transforms[idx], chunk) for idx in indices]
                 for task in tasks:
                     task.result()
+                progress(lambda: (f"{writers[ORIGINAL_INDEX].frames} frames read, each written to "
+                                  f"{len(indices)} clips: {writers[ORIGINAL_INDEX].frames / progress.elapsed():.1f} "
+                                  f"source frames/s"))
         if writers[ORIGINAL_INDEX].frames == 0:
             raise VideoError(source, "no decodable frames")
         written = {idx: writer.close() for idx, writer in writers.items()}
@@ -73,7 +82,11 @@ def augment_video(
             writer.abort(exc)
         raise
     rows = []
-    for idx, clip in written.items():
+    seconds = max(progress.elapsed(), 1e-9)
+    for n, (idx, clip) in enumerate(written.items(), start=1):
+        if log:
+            log(f"clip {n}/{len(written)} {clip_name(idx)}: {clip.frames} frames {clip.width}x{clip.height}, "
+                f"{clip.frames / seconds:.1f} frames/s")
         path = Path(clip.path)
         rows.append(
             {

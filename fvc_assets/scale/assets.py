@@ -113,13 +113,21 @@ def scaled_videos(
     uses_gpu = config.method == "autoencoder" and pick_device(autoencoder.device).startswith("cuda")
     with holding_gpu_pool(context.instance, context.run.run_id, context.op_handle.name, context.log.info) \
             if uses_gpu else contextlib.nullcontext():
-        scaler = autoencoder.scaler() if config.method == "autoencoder" else None
-        for clip in clips:
-            out_path = storage.scaled_dir(key) / f"{clip['clip_id'].split('__')[-1]}.mp4"
+        scaler = autoencoder.scaler(log=context.log.info) if config.method == "autoencoder" else None
+        for n, clip in enumerate(clips, start=1):
+            name = clip["clip_id"].split("__")[-1]
+            out_path = storage.scaled_dir(key) / f"{name}.mp4"
+            clip_started = time.perf_counter()
             try:
                 rows.append(scale_one(clip, storage.root, out_path, config, scaler))
             except VideoError as error:
                 failures[clip["clip_id"]] = error.reason
+                context.log.warning(f"clip {n}/{len(clips)} {name}: {error.reason}")
+                continue
+            clip_seconds = max(time.perf_counter() - clip_started, 1e-9)
+            context.log.info(f"clip {n}/{len(clips)} {name}: {rows[-1]['frames']} frames "
+                             f"{rows[-1]['scaled_width']}x{rows[-1]['scaled_height']} ({config.method}), "
+                             f"{rows[-1]['frames'] / clip_seconds:.1f} frames/s")
     seconds = time.perf_counter() - started
     table = ScaledClipTable.validate(pl.DataFrame(rows, schema_overrides={"frames": pl.Int64}))
     write_parquet_atomic(storage.scaled_table_path(key), table)
