@@ -61,7 +61,8 @@ def fresh_root(corpus_inbox: Path, where: Path) -> dict[str, str]:
     home.mkdir(parents=True)
     shutil.copyfile(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     shutil.copytree(corpus_inbox, data / "inbox")
-    return {**os.environ, "DAGSTER_HOME": str(home), "FVC_DATA_DIR": str(data)}
+    # The corpus was just written: no waiting for files to settle in either way.
+    return {**os.environ, "DAGSTER_HOME": str(home), "FVC_DATA_DIR": str(data), "FVC_INBOX_SETTLE_S": "0"}
 
 
 # --- the reference: each partition's job in process, N spawned workers ----------------------------
@@ -103,7 +104,7 @@ def reference(jobs: int, train: bool) -> None:
 
     instance = dg.DagsterInstance.get()
     ensure_pools(instance)
-    register_inbox(instance, StorageResource(data_dir=os.environ["FVC_DATA_DIR"]))
+    register_inbox(instance, StorageResource(data_dir=os.environ["FVC_DATA_DIR"], inbox_settle_seconds=0))
     keys = sorted(instance.get_dynamic_partitions(VIDEOS_PARTITIONS_NAME))
     _in_workers([(VIDEO_PIPELINE_JOB, k) for k in keys], jobs)
     if not train:

@@ -10,6 +10,7 @@ variable               becomes                                      when unset
 FVC_DATA_DIR           ``storage.data_dir`` (``dg.EnvVar``)          required: Dagster names it
 MLFLOW_TRACKING_URI    ``tracking.tracking_uri`` (``dg.EnvVar``)     sqlite in the instance folder
 FVC_TRAINING_PROFILE   ``training.profile`` (``dg.EnvVar``)          ``demo``
+FVC_INBOX_SETTLE_S     ``storage.inbox_settle_seconds`` (``EnvVar``)  5
 FVC_EXECUTOR           the executor's default backend               ``in_process``
 FVC_MODELS             the model partition dimension (replaces)     the nine models
 FVC_EXTRA_MODELS       models added to that dimension               none
@@ -31,15 +32,16 @@ import dagster as dg
 DATA_DIR_ENV = "FVC_DATA_DIR"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 TRAINING_PROFILE_ENV = "FVC_TRAINING_PROFILE"
+INBOX_SETTLE_ENV = "FVC_INBOX_SETTLE_S"
 EXECUTOR_ENV = "FVC_EXECUTOR"
 MODELS_ENV = "FVC_MODELS"
 EXTRA_MODELS_ENV = "FVC_EXTRA_MODELS"
 
 
-def env_var_or(name: str, default):
-    """``dg.EnvVar(name)`` when the variable is set here, else ``default``: an unset optional
-    variable means the resource's default, not an error at run time."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
+def env_var_or(name: str, default, env_var=dg.EnvVar):
+    """``dg.EnvVar(name)`` (or ``dg.EnvVar.int``) when the variable is set here, else ``default``:
+    an unset optional variable means the resource's default, not an error at run time."""
+    return env_var(name) if os.environ.get(name) else default
 
 
 def executor_backend() -> str:
@@ -63,7 +65,8 @@ def resources() -> dict:
     from fvc_resources.video_resource import VideoResource
 
     return {
-        "storage": StorageResource(data_dir=dg.EnvVar(DATA_DIR_ENV)),
+        "storage": StorageResource(data_dir=dg.EnvVar(DATA_DIR_ENV),
+                                   inbox_settle_seconds=env_var_or(INBOX_SETTLE_ENV, 5, dg.EnvVar.int)),
         "video": VideoResource(),
         "sampling": FrameSamplingResource(),
         "autoencoder": AutoencoderResource(),

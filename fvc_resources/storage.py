@@ -41,6 +41,11 @@ class StorageResource(dg.ConfigurableResource):
     data_dir: str = Field(description="Root of all platform data (a relative path is taken from the "
                                       "working folder of the process that uses it).")
 
+    inbox_settle_seconds: int = Field(
+        default=5, ge=0,
+        description="An inbox file is registered once it has not been modified for this long (a copy or "
+                    "download still running is left alone until then).")
+
     @property
     def root(self) -> Path:
         return Path(self.data_dir).absolute()

@@ -47,8 +47,9 @@ def test_dagster_commands_from_the_project_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(home))  # for this test's own look at the instance
     encode_video(data / "inbox" / "-dash clip.mp4", frames=12)
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-        (key,), rejected = register_inbox(instance, StorageResource(data_dir=str(data)))
-    assert key == "-dash_clip" and not rejected
+        scan = register_inbox(instance, StorageResource(data_dir=str(data), inbox_settle_seconds=0))
+    (key,) = [r.key for r in scan.new]
+    assert key == "-dash_clip" and not scan.rejected
 
     made = shell(root, f"dagster asset materialize --select raw_videos,augmented_videos --partition={key}")
     assert made.returncode == 0, made.stdout + made.stderr

@@ -24,7 +24,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -37,13 +36,12 @@ from fvc_assets.ingest.registration import load_registry
 from fvc_assets.jobs import VIDEO_PIPELINE_JOB
 from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
 from tests.conftest import REPO_ROOT, encode_video
+from tests.daemon_harness import kill_group, start_daemon, tail, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 SENSOR = "inbox_sensor"
 PARTITION_TAG = "dagster/partition"
-DAEMON = Path(sys.executable).parent / "dagster-daemon"
-POLL_S = 0.05
 # Relative paths in the inbox, by the batch that lands before each daemon start. `fake/a1.mp4`
 # shares its stem with `a1.mp4`, so it gets a hash-suffixed key.
 BATCHES = [
@@ -54,64 +52,12 @@ BATCHES = [
 SPARES = [["d1.mp4"], ["fake/d2.mp4"]]  # land only for a second try at kill 2
 
 
-def wait_until(predicate, timeout: float, what: str, daemon=None, log: Path | None = None, interval=POLL_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if daemon is not None and daemon.poll() is not None:
-            pytest.fail(f"dagster-daemon exited with {daemon.returncode} while waiting for {what}\n{tail(log)}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{tail(log)}")
-        time.sleep(interval)
-
-
 def count_records(registry: Path) -> int:
     """Registry records, counted cheaply enough to poll every few milliseconds."""
     try:
         return sum(1 for e in os.scandir(registry) if e.name.endswith(".json") and not e.name.startswith("."))
     except FileNotFoundError:
         return 0
-
-
-def tail(log: Path | None, n: int = 40) -> str:
-    if log is None or not log.exists():
-        return ""
-    return "\n".join(log.read_text(errors="replace").splitlines()[-n:])
-
-
-def start_daemon(home: Path, data: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "DAGSTER_HOME": str(home), "FVC_DATA_DIR": str(data),
-           "FVC_TRAINING_PROFILE": "demo", "PYTHONUNBUFFERED": "1"}
-    with log.open("ab") as out:
-        out.write(f"\n===== daemon start {time.strftime('%H:%M:%S')} =====\n".encode())
-        out.flush()
-        return subprocess.Popen(
-            [str(DAEMON), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-
-def kill_group(daemon: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    """Send `sig` to the daemon's process group (daemon + code server), then SIGKILL whatever is left."""
-    pgid = daemon.pid  # start_new_session: the daemon leads its own group
-    for signal_now in (sig, signal.SIGKILL):
-        try:
-            os.killpg(pgid, signal_now)
-        except ProcessLookupError:
-            break
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            continue
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:  # until the code server is gone too
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
 
 
 class Observer:

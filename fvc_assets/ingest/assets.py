@@ -7,7 +7,7 @@ import dagster as dg
 from fvc_assets.ingest.describe import describe_video
 from fvc_assets.ingest.manifest import find_manifests, read_manifest
 from fvc_assets.ingest.preview import markdown_image, write_preview
-from fvc_assets.ingest.registration import load_registry
+from fvc_assets.ingest.registration import changed_since_registered, load_registry
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import table_version
@@ -45,6 +45,9 @@ def raw_videos(
     registration = registry.get(key)
     if registration is None:
         raise dg.Failure(description=f"video {key!r} has no registry record in {storage.registry_dir}")
+    changed = changed_since_registered(registration)
+    if changed:  # never describe new content under the old key
+        raise video_failure(VideoError(registration.path, changed))
     manifests = [read_manifest(p) for p in find_manifests(storage.inbox_dir)]
     try:
         row = describe_video(registration, manifests, registry)

@@ -5,16 +5,28 @@ inbox sensor and ``fvc run`` register through :func:`register_new_videos`, so a
 file gets the same key whichever saw it first. A key is claimed by hard-linking
 a complete record into place, which fails if the key is taken: two registrars
 at once can never hand one key to two files, and no record is ever half written.
+
+A file is registered only once it has settled: not modified for ``settle_seconds``
+(the sensor and ``fvc run`` pass the storage resource's ``inbox_settle_seconds``), and
+unchanged while it was hashed; until then it is *waiting*. Names that downloaders and
+copy tools use for unfinished files (``*.part``, ``*.crdownload``, ``*.tmp``, dot-files)
+never have a video extension or are refused, so they are never registered.
+
+A registered path whose content changes later (size or mtime differ, then the hash) is
+*changed*: the new content becomes a new partition (the stem plus a hash suffix), the old
+partition keeps its outputs, and ``raw_videos`` of the old key refuses to read the new
+content. A file touched without a content change only has its mtime noted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fvc_core.keys import sanitize_video_id, unique_key
@@ -29,15 +41,45 @@ class Registration:
     sha256: str
     size_bytes: int
     registered_at: float
+    mtime_ns: int | None = None  # the file's mtime when hashed (None in records from before it was kept)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def matches(self, stat: os.stat_result) -> bool:
+        """The file still looks like what was hashed (size, and mtime where recorded)."""
+        return stat.st_size == self.size_bytes and self.mtime_ns in (None, stat.st_mtime_ns)
 
 
 @dataclass(frozen=True)
 class Rejected:
     path: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A file still being written: not registered yet."""
+
+    path: str
+    modified_seconds_ago: float
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A registered path whose content changed: its new content is partition ``new_key``."""
+
+    path: str
+    old_key: str
+    new_key: str
+
+
+@dataclass
+class InboxScan:
+    new: list[Registration] = field(default_factory=list)  # new files and new content, registered now
+    rejected: list[Rejected] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
+    changed: list[Changed] = field(default_factory=list)
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -101,38 +143,96 @@ def _claim(registry_dir: Path, registration: Registration) -> bool:
         os.unlink(tmp)
 
 
-def register_new_videos(inbox: str | Path, registry_dir: str | Path) -> tuple[list[Registration], list[Rejected]]:
-    """Register every inbox video file not registered yet. Input files are only read."""
+def _rewrite(registry_dir: Path, registration: Registration) -> None:
+    """Replace an existing record (only to note a new mtime for the same content)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{registration.key}.tmp-", suffix=".json", dir=registry_dir)
+    with os.fdopen(fd, "w") as f:
+        json.dump(registration.as_dict(), f, indent=2, sort_keys=True)
+    os.replace(tmp, registry_dir / f"{registration.key}.json")
+
+
+def latest_by_path(registry: dict[str, Registration]) -> dict[str, Registration]:
+    """relpath -> the registration of the content last seen there."""
+    return {r.relpath: r for r in sorted(registry.values(), key=lambda r: (r.registered_at, r.key))}
+
+
+def register_inbox_files(inbox: str | Path, registry_dir: str | Path, settle_seconds: float = 0.0,
+                         now: float | None = None) -> InboxScan:
+    """Register every settled inbox file that is new or whose content changed. Input files are only read."""
     inbox, registry_dir = Path(inbox), Path(registry_dir)
     registry_dir.mkdir(parents=True, exist_ok=True)
     registry = load_registry(registry_dir)
-    known_paths = {r.relpath for r in registry.values()}
+    latest = latest_by_path(registry)
     files, rejected = scan_inbox(inbox)
-    new: list[Registration] = []
+    scan = InboxScan(rejected=rejected)
+    now = time.time() if now is None else now
     for path in files:
         relpath = path.relative_to(inbox).as_posix()
-        if relpath in known_paths:
-            continue
+        known = latest.get(relpath)
         try:
-            digest, size = file_sha256(path), path.stat().st_size
+            before = path.stat()
+            if known is not None and known.matches(before):
+                continue
+            age = now - before.st_mtime
+            if age < settle_seconds:
+                scan.waiting.append(Waiting(str(path), max(age, 0.0)))
+                continue
+            digest = file_sha256(path)
+            after = path.stat()
         except OSError as exc:
-            rejected.append(Rejected(str(path), f"unreadable ({exc.strerror or exc})"))
+            scan.rejected.append(Rejected(str(path), f"unreadable ({exc.strerror or exc})"))
+            continue
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            scan.waiting.append(Waiting(str(path), 0.0))  # written to while it was hashed
+            continue
+        if known is not None and digest == known.sha256:
+            _rewrite(registry_dir, dataclasses.replace(known, size_bytes=after.st_size, mtime_ns=after.st_mtime_ns))
             continue
         while True:
             key = unique_key(path.stem, digest, registry)
-            registration = Registration(key, str(path.absolute()), relpath, digest, size, time.time())
+            registration = Registration(key, str(path.absolute()), relpath, digest, after.st_size, time.time(),
+                                        after.st_mtime_ns)
             if _claim(registry_dir, registration):
                 break
             registry = load_registry(registry_dir)  # someone else took it meanwhile
-        registry[key] = registration
-        known_paths.add(relpath)
-        new.append(registration)
-    return new, rejected
+        registry[key] = latest[relpath] = registration
+        scan.new.append(registration)
+        if known is not None:
+            scan.changed.append(Changed(str(path), known.key, key))
+    return scan
+
+
+def register_new_videos(inbox: str | Path, registry_dir: str | Path,
+                        settle_seconds: float = 0.0) -> tuple[list[Registration], list[Rejected]]:
+    """``register_inbox_files``' registrations and refusals (for callers that wait on nothing)."""
+    scan = register_inbox_files(inbox, registry_dir, settle_seconds)
+    return scan.new, scan.rejected
+
+
+def changed_since_registered(registration: Registration) -> str | None:
+    """Why the registered file no longer holds the registered content, or None when it does."""
+    path = Path(registration.path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        return f"the registered file is gone or unreadable ({exc.strerror or exc})"
+    if registration.matches(stat):
+        return None
+    digest = file_sha256(path)
+    if digest == registration.sha256:
+        return None
+    return (f"the file changed since it was registered (sha256 {registration.sha256[:12]} -> {digest[:12]}); "
+            "its new content becomes a partition of its own at the next inbox scan, this one keeps its outputs")
 
 
 __all__ = [
+    "Changed",
+    "InboxScan",
     "Registration",
     "Rejected",
+    "Waiting",
+    "changed_since_registered",
+    "register_inbox_files",
     "file_sha256",
     "load_registry",
     "register_new_videos",

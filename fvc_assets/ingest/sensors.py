@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 from fvc_assets.ingest.manifest import manifest_problems
-from fvc_assets.ingest.registration import load_registry, register_new_videos
+from fvc_assets.ingest.registration import load_registry, register_inbox_files
 from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME, videos_partitions
 from fvc_resources.storage import StorageResource
 
@@ -26,7 +26,8 @@ def inbox_sensor_factory(job_name: str) -> dg.SensorDefinition:
         job_name=job_name,
         minimum_interval_seconds=15,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Registers new files in $FVC_DATA_DIR/inbox as `videos` partitions and runs them.",
+        description="Registers new files in $FVC_DATA_DIR/inbox as `videos` partitions and runs them, "
+                    "once each has stopped changing (storage: inbox_settle_seconds).",
     )
     def inbox_sensor(context: dg.SensorEvaluationContext, storage: StorageResource):
         # Cursor: the keys this sensor has requested runs for, and the rejected files and manifest
@@ -35,13 +36,19 @@ def inbox_sensor_factory(job_name: str) -> dg.SensorDefinition:
         requested = set(cursor.get("requested", []))
         reported = set(cursor.get("rejected", []))
 
-        _new, rejected = register_new_videos(storage.inbox_dir, storage.registry_dir)
+        scan = register_inbox_files(storage.inbox_dir, storage.registry_dir, storage.inbox_settle_seconds)
         registry = load_registry(storage.registry_dir)
         to_add = sync_partitions(context.instance, list(registry))
-        for item in rejected:
+        for item in scan.rejected:
             if item.path not in reported:
                 context.log.warning(f"not ingested: {item.path}: {item.reason}")
                 reported.add(item.path)
+        for item in scan.changed:
+            context.log.warning(f"changed: {item.path} holds new content, registered as partition {item.new_key}; "
+                                f"{item.old_key} keeps its outputs")
+        for item in scan.waiting:
+            context.log.info(f"waiting: {item.path} is still being written "
+                             f"(modified {item.modified_seconds_ago:.0f}s ago)")
         for problem in manifest_problems(storage.inbox_dir):
             if problem not in reported:
                 context.log.warning(f"manifest: {problem}")
@@ -59,7 +66,8 @@ def inbox_sensor_factory(job_name: str) -> dg.SensorDefinition:
         requested.update(to_run)
         new_cursor = json.dumps({"requested": sorted(requested), "rejected": sorted(reported)})
         if not to_add and not to_run:
-            return dg.SensorResult(cursor=new_cursor, skip_reason="no new videos in the inbox")
+            waiting = f"; waiting for {len(scan.waiting)} file(s) still being written" if scan.waiting else ""
+            return dg.SensorResult(cursor=new_cursor, skip_reason=f"no new videos in the inbox{waiting}")
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(partition_key=k, run_key=f"{k}:{registry[k].sha256[:12]}") for k in to_run

@@ -45,6 +45,29 @@ def executor_backend(run_config: dict) -> str:
     return next(iter(chosen), deployment_backend())
 
 
+def configured_storage(defs: dg.Definitions, data_dir: Path) -> StorageResource:
+    """The definitions' storage resource with its config resolved (dg.EnvVar included), as a run gets it."""
+    with dg.build_resources({"storage": defs.resources["storage"]}) as resources:
+        storage = resources.storage
+    if storage.root != Path(data_dir).absolute():
+        raise SystemExit(f"the definitions' data root {storage.root} is not {data_dir}")
+    return storage
+
+
+def announce_waiting():
+    """Says once that fvc run waits for files still being written into the inbox."""
+    said = set()
+
+    def on_wait(waiting) -> None:
+        fresh = [w.path for w in waiting if w.path not in said]
+        if fresh:
+            print(f"waiting for {len(fresh)} inbox file(s) still being written: {', '.join(fresh[:3])}"
+                  + (" ..." if len(fresh) > 3 else ""), flush=True)
+            said.update(fresh)
+
+    return on_wait
+
+
 def refuse_unreachable_slurm(backend: str) -> None:
     """A SLURM configuration runs on SLURM or not at all: never silently on this machine."""
     if backend != "slurm":
@@ -61,14 +84,15 @@ def run_command(args: argparse.Namespace, data_dir: Path) -> int:
     from fvc_assets.definitions import defs
 
     instance = dg.DagsterInstance.get()
-    storage = StorageResource(data_dir=str(data_dir))
+    storage = configured_storage(defs, data_dir)
     run_config = load_run_config(args.run_config)
     if not args.verbose:  # the runs' own event log stays in the UI; the terminal gets the outcomes
         run_config.setdefault("loggers", {"console": {"config": {"log_level": "WARNING"}}})
     backend = executor_backend(run_config)
     refuse_unreachable_slurm(backend)
     ensure_pools(instance)
-    registered, rejected = register_inbox(instance, storage)
+    scan = register_inbox(instance, storage, on_wait=announce_waiting())
+    registered, rejected = [r.key for r in scan.new], scan.rejected
     problems = manifest_problems(storage.inbox_dir)
     registry = load_registry(storage.registry_dir)
     print(f"executor: {backend}; runs go through the run queue of {os.environ['DAGSTER_HOME']}", flush=True)
@@ -138,6 +162,12 @@ def run_command(args: argparse.Namespace, data_dir: Path) -> int:
         print(f"FAILED {outcome.partition} ({path}): {outcome.error}")
     for item in rejected:
         print(f"NOT INGESTED {item.path}: {item.reason}")
+    for item in scan.changed:
+        print(f"CHANGED {item.path}: new content, registered as partition {item.new_key}; "
+              f"{item.old_key} keeps its outputs")
+    for item in scan.waiting:
+        print(f"WAITING {item.path}: still being written (modified {item.modified_seconds_ago:.0f}s ago); "
+              "not registered by this run")
     for problem in problems:
         print(f"MANIFEST {problem}")
     ok = not video.failed and not rejected
