@@ -75,9 +75,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if model is None:
             print("the last comparison found no model with a ROC-AUC; name one with --model", file=sys.stderr)
             return 2
-    with predict_progress(len(args.videos)) as scored:
-        predictions = predict_videos([Path(p).absolute() for p in args.videos], storage.root, storage.train_dir,
-                                     storage.frames_cache_dir, storage.predict_dir, model, on_scored=scored)
+    from fvc_assets.train.models.feature_model import PickleRefused
+
+    try:
+        with predict_progress(len(args.videos)) as scored:
+            predictions = predict_videos([Path(p).absolute() for p in args.videos], storage.root, storage.train_dir,
+                                         storage.frames_cache_dir, storage.predict_dir, model, on_scored=scored,
+                                         allow_pickle=args.allow_pickle)
+    except PickleRefused as refused:
+        print(f"fvc predict: {refused}", file=sys.stderr)
+        return 2
     if args.json:
         print(as_json(predictions))
     else:
@@ -159,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("videos", nargs="+", help="video files (read only)")
     predict.add_argument("--model", help="a trained model's name (default: best by mean ROC-AUC)")
     predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict.add_argument("--allow-pickle", action="store_true",
+                         help="load model.joblib pickles written by earlier versions (they run code when loaded: "
+                              "only for files you trust)")
     predict.set_defaults(func=_cmd_predict)
 
     mlflow_ui = sub.add_parser("mlflow-ui", help="open the MLflow UI on the embedded store (127.0.0.1)")

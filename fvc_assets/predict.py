@@ -96,25 +96,32 @@ def check_catalog_matches(root: Path) -> None:
                              "by letterbox only, so its scores would not be comparable")
 
 
-def load_fold_model(folder: Path, name: str):
+def load_fold_model(folder: Path, name: str, allow_pickle: bool = False):
+    """A trained fold model; pickled model files (older versions) only with ``allow_pickle``."""
+    from fvc_assets.train.models.feature_model import FeatureModel
+
     settings = TrainSettings(**json.loads((folder / MODEL_INFO).read_text())["settings"])
     model = build_model(name, settings)
-    model.load(folder)
+    if isinstance(model, FeatureModel):
+        model.load(folder, allow_pickle=allow_pickle)
+    else:
+        model.load(folder)  # torch weights_only / JSON: no code runs on load
     return model
 
 
 class FoldModels:
     """Each fold model loaded once for all videos (ensemble members too), only from inside the data root."""
 
-    def __init__(self, train_dir: Path, root: Path, context: FitContext):
+    def __init__(self, train_dir: Path, root: Path, context: FitContext, allow_pickle: bool = False):
         self.train_dir, self.root, self.context = train_dir, root, context
+        self.allow_pickle = allow_pickle
         self._loaded: dict[tuple[str, str], object] = {}
 
     def model(self, name: str, fold: str):
         if (name, fold) not in self._loaded:
             folder = self.train_dir / name / fold
             require_inside(folder, self.root)
-            self._loaded[(name, fold)] = load_fold_model(folder, name)
+            self._loaded[(name, fold)] = load_fold_model(folder, name, self.allow_pickle)
         return self._loaded[(name, fold)]
 
     def score(self, name: str, fold: str, row: pl.DataFrame) -> float:
@@ -126,11 +133,13 @@ class FoldModels:
 
 
 def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache: Path, predict_dir: Path,
-                   model: str, on_scored: Callable[[Prediction], None] | None = None) -> list[Prediction]:
+                   model: str, on_scored: Callable[[Prediction], None] | None = None,
+                   allow_pickle: bool = False) -> list[Prediction]:
     spec(model)  # unknown names fail here, with the list of known ones
     folders = fold_folders(train_dir, model, root)
     check_catalog_matches(root)
-    models = FoldModels(train_dir, root, FitContext(root=root, workdir=predict_dir, frames_cache=frames_cache))
+    models = FoldModels(train_dir, root, FitContext(root=root, workdir=predict_dir, frames_cache=frames_cache),
+                        allow_pickle)
     out = []
     for path in paths:
         try:

@@ -56,6 +56,47 @@ def test_feature_model_learns_scores_and_round_trips(name, tmp_path):
     loaded.load(tmp_path / "w")
     clips = outcome.predictions.select("clip_id").join(catalog, on="clip_id", how="left", maintain_order="left")
     assert np.allclose(loaded.predict(clips), outcome.predictions["score"].to_numpy())
+    # Saved in formats that run no code on load: skops (sklearn), XGBoost's JSON; no pickle.
+    files = {p.name for p in (tmp_path / "w").iterdir()}
+    assert not any(f.endswith((".joblib", ".pkl")) for f in files)
+    assert ({"preprocessing.skops", "xgboost.json"} if name == "xgboost" else {"pipeline.skops"}) <= files
+
+
+def test_pickled_model_files_load_only_when_allowed(tmp_path):
+    """A model.joblib (earlier versions) is a pickle: refused unless allowed; skops files with a type
+    that is neither sklearn's nor the platform's are refused too."""
+    import joblib
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+
+    from fvc_assets.train.models.feature_model import PickleRefused
+
+    catalog, folds = synthetic_catalog()
+    train_fold("logistic_regression", 0, catalog, folds, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "w",
+               frames_cache=tmp_path / "c", train_dir=tmp_path)
+    fitted = build_model("logistic_regression", DEMO_SETTINGS)
+    fitted.load(tmp_path / "w")
+    old = tmp_path / "old"
+    old.mkdir()
+    joblib.dump(fitted.pipeline, old / "model.joblib")
+    model = build_model("logistic_regression", DEMO_SETTINGS)
+    with pytest.raises(PickleRefused, match="pickle.*--allow-pickle"):
+        model.load(old)
+    model.load(old, allow_pickle=True)
+    assert isinstance(model.pipeline, Pipeline)
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    sio.dump(Pipeline([("model", ForeignEstimator())]), foreign / "pipeline.skops")
+    with pytest.raises(PickleRefused, match="ForeignEstimator"):
+        build_model("logistic_regression", DEMO_SETTINGS).load(foreign)
+
+
+class ForeignEstimator:
+    """A type skops must not build from a file unless told to trust it."""
+
+    def get_params(self, deep=True):
+        return {}
 
 
 def test_shuffled_labels_score_near_chance_while_real_labels_do_not(tmp_path):

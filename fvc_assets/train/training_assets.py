@@ -66,7 +66,8 @@ def train_and_record(context: dg.AssetExecutionContext, storage: StorageResource
     except (MissingBaseResults, LeakingSplit) as exc:
         raise dg.Failure(description=str(exc)) from exc
     version = files_version(catalog_path, folds_path)
-    model_files = sorted(p for p in workdir.iterdir() if p.name.startswith(("model.", "ensemble.")))
+    model_files = sorted(p for p in workdir.iterdir()
+                         if p.name.startswith(("model.", "ensemble.", "pipeline.", "preprocessing.", "xgboost.")))
     run_id = tracking.record_fold(
         model=model, fold=fold,
         tags={"dagster_run_id": context.run.run_id, "data_version": version, "partition": str(context.partition_key)},

@@ -1,4 +1,10 @@
-"""Models on the 23 catalog features: preprocessing fitted on the training fold, then an estimator."""
+"""Models on the 23 catalog features: preprocessing fitted on the training fold, then an estimator.
+
+Fitted pipelines are saved with skops, whose loader builds only the types it is told to trust
+(sklearn's, and this platform's own transformers below): loading a model file never runs code
+from it, unlike a pickle. ``model.joblib`` files from earlier versions are pickles: they load
+only when the caller allows pickles explicitly (``fvc predict --allow-pickle``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,47 @@ from fvc_assets.train.feature_prep import feature_matrix, labels_of, preprocessi
 from fvc_assets.train.models.base import FitContext
 from fvc_core.train_settings import TrainSettings
 
-MODEL_FILE = "model.joblib"
+PIPELINE_FILE = "pipeline.skops"
+PICKLE_FILE = "model.joblib"  # written by earlier versions
+# This platform's own estimator types inside saved pipelines; skops builds no other non-sklearn type.
+OWN_TYPES = (
+    "fvc_assets.train.feature_prep.CollinearityFilter",
+    "fvc_assets.train.feature_prep.SignedLog",
+    "fvc_assets.train.models.linear_svm.SigmoidCalibratedSVC",
+)
+
+
+class PickleRefused(RuntimeError):
+    """A model file that is a pickle, which would run code when loaded."""
+
+
+def dump_skops(obj, path: Path) -> None:
+    import skops.io as sio
+
+    from fvc_resources.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        sio.dump(obj, tmp)
+
+
+def load_skops(path: Path):
+    """Load a skops file, refusing any type that is neither sklearn's/numpy's nor one of OWN_TYPES."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    unknown = [t for t in untrusted if t not in OWN_TYPES]
+    if unknown:
+        raise PickleRefused(f"{path}: holds types this platform does not load: {', '.join(unknown)}")
+    return sio.load(path, trusted=untrusted)
+
+
+def load_pickle(path: Path, allow_pickle: bool):
+    if not allow_pickle:
+        raise PickleRefused(f"{path} is a pickle (joblib), which runs code when it is loaded: retrain the model "
+                            "(fvc run --force), or allow pickles explicitly if you trust the file (--allow-pickle)")
+    import joblib
+
+    return joblib.load(path)
 
 
 class FeatureModel:
@@ -47,14 +93,11 @@ class FeatureModel:
         return self.pipeline.predict_proba(feature_matrix(clips))[:, 1]
 
     def save(self, folder: Path) -> None:
-        import joblib
+        dump_skops(self.pipeline, Path(folder) / PIPELINE_FILE)
 
-        from fvc_resources.atomic import atomic_path
-
-        with atomic_path(Path(folder) / MODEL_FILE) as tmp:
-            joblib.dump(self.pipeline, tmp)
-
-    def load(self, folder: Path) -> None:
-        import joblib
-
-        self.pipeline = joblib.load(Path(folder) / MODEL_FILE)
+    def load(self, folder: Path, allow_pickle: bool = False) -> None:
+        folder = Path(folder)
+        if (folder / PIPELINE_FILE).exists():
+            self.pipeline = load_skops(folder / PIPELINE_FILE)
+        else:
+            self.pipeline = load_pickle(folder / PICKLE_FILE, allow_pickle)
