@@ -25,7 +25,7 @@ FEATURES_SANE = "features_sane"
     partitions_def=videos_partitions,
     deps=[augmented_videos],
     group_name="features",
-    code_version="1",
+    code_version="2",  # 2: the DC term from exact block sums
     kinds={"parquet"},
     check_specs=feature_check_specs("handcrafted_features", FEATURES_COMPLETE, FEATURES_SANE,
                                     "Every clip of the clip table has exactly one feature row."),

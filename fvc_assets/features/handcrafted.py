@@ -148,7 +148,11 @@ def _add_strip(grey: np.ndarray, y0: int, y1: int, w8: int, sums: _Sums) -> None
         sums.px[0] += cv2.sumElems(crop)[0]
         sums.px[1] += cv2.norm(crop, cv2.NORM_L2SQR)
         coeffs = block_dct(crop)
-        sums.dc.append(coeffs[:, 0, :, 0].astype(np.float64).ravel())
+        # The orthonormal DC term is (block sum - 64 * 128) / 8: exact from integer sums, so the AC
+        # energy (all energy minus DC energy) carries no float32 rounding of the DC (BLAS kernels
+        # differ between CPUs; a flat frame's AC energy is exactly 0 on all of them).
+        block_sums = crop.reshape(crop.shape[0] // 8, 8, w8 // 8, 8).sum(axis=(1, 3), dtype=np.int64)
+        sums.dc.append(((block_sums - 64 * 128) / 8.0).ravel())
         sums.coeff_sum += float(coeffs.sum(dtype=np.float64))
         sums.coeff_abs += float(np.abs(coeffs).sum(dtype=np.float64))
 
