@@ -8,7 +8,9 @@ environment into that config when the definitions are built:
 variable               becomes                                      when unset
 =====================  ===========================================  ==========================
 FVC_DATA_DIR           ``storage.data_dir`` (``dg.EnvVar``)          required: Dagster names it
-MLFLOW_TRACKING_URI    ``tracking.tracking_uri`` (``dg.EnvVar``)     sqlite in the instance folder
+MLFLOW_TRACKING_URI    ``tracking.tracking_uri`` (``dg.EnvVar``);    sqlite in the instance folder
+                       a server (http/https) also configures
+                       dagster-mlflow's resource ``mlflow``
 FVC_TRAINING_PROFILE   ``training.profile`` (``dg.EnvVar``)          ``demo``
 FVC_INBOX_SETTLE_S     ``storage.inbox_settle_seconds`` (``EnvVar``)  5
 FVC_EXECUTOR           the executor's default backend               ``in_process``
@@ -56,6 +58,20 @@ def model_lists() -> tuple[str | None, str | None]:
     return os.environ.get(MODELS_ENV), os.environ.get(EXTRA_MODELS_ENV)
 
 
+def mlflow_server_resource():
+    """dagster-mlflow's ``mlflow_tracking`` when MLflow is a tracking server, else no resource
+    (the ``tracking`` resource's own sqlite path): see fvc_resources/tracking.py."""
+    from fvc_resources.tracking import SERVER_EXPERIMENT, is_tracking_server
+
+    if not is_tracking_server(os.environ.get(TRACKING_URI_ENV)):
+        return dg.ResourceDefinition.none_resource(
+            description="None: MLflow is the embedded store, written by the tracking resource")
+    from dagster_mlflow import mlflow_tracking
+
+    return mlflow_tracking.configured(
+        {"experiment_name": SERVER_EXPERIMENT, "mlflow_tracking_uri": {"env": TRACKING_URI_ENV}})
+
+
 def resources() -> dict:
     from fvc_resources.autoencoder import AutoencoderResource
     from fvc_resources.sampling import FrameSamplingResource
@@ -72,4 +88,5 @@ def resources() -> dict:
         "autoencoder": AutoencoderResource(),
         "training": TrainingResource(profile=env_var_or(TRAINING_PROFILE_ENV, "demo")),
         "tracking": MlflowTracking(tracking_uri=env_var_or(TRACKING_URI_ENV, None)),
+        "mlflow": mlflow_server_resource(),
     }

@@ -1,12 +1,19 @@
-"""MLflow tracking for stage 5: one MLflow run per ``fold_results`` partition, one experiment per model.
+"""MLflow tracking for stage 5: one MLflow run per ``fold_results`` / ``ensemble_results`` partition.
 
-A thin resource over ``MlflowClient`` rather than dagster-mlflow's
-``mlflow_tracking``: that resource binds one experiment per resource config,
-keeps MLflow's process-global active run and writes the process environment, and joins
-all steps of a Dagster run into one MLflow run. Here every model x fold is its
-own MLflow run in its model's experiment, no global state is touched, and with
-the embedded sqlite store every write holds an exclusive file lock beside the
-database, so parallel steps never meet sqlite's "database is locked".
+Two paths, by where the store is:
+
+- **One machine, the embedded sqlite store** (default): a thin resource over
+  ``MlflowClient``, one experiment per model (``fvc/<model>``). No process-global state
+  is touched, and every write holds an exclusive file lock beside the database, so
+  parallel steps never meet sqlite's "database is locked". dagster-mlflow's resource
+  is not used here: it keeps MLflow's process-global active run and would bypass the lock.
+- **A tracking server** (``http(s)://``, as on a cluster): dagster-mlflow's
+  ``mlflow_tracking`` resource (resource key ``mlflow``, configured by the definitions)
+  opens the MLflow run of the Dagster run when the step starts, in the experiment
+  ``fvc``, and finds it again by the ``dagster_run_id`` tag when a retried step or a
+  SLURM job of the same run starts elsewhere; a ``train`` run is one model x fold, so
+  its MLflow run gets that fold's tags, parameters, metrics and model files, and is
+  ended here (FAILED when training fails).
 """
 
 from __future__ import annotations
@@ -19,6 +26,12 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 EXPERIMENT_PREFIX = "fvc/"
+SERVER_EXPERIMENT = "fvc"  # the experiment of dagster-mlflow's runs on a tracking server
+SERVER_SCHEMES = ("http://", "https://")
+
+
+def is_tracking_server(uri: str | None) -> bool:
+    return bool(uri) and uri.startswith(SERVER_SCHEMES)
 
 
 def embedded_store(instance_root: Path) -> tuple[str, str]:
@@ -81,10 +94,17 @@ class MlflowTracking(dg.ConfigurableResource):
         params: dict[str, str],
         metrics: dict[str, float],
         artifacts: list[Path],
+        server_run=None,
     ) -> str | None:
-        """One finished MLflow run for one model x fold; returns its run id (None when disabled)."""
+        """One finished MLflow run for one model x fold; returns its run id (None when disabled).
+
+        ``server_run``: dagster-mlflow's resource (tracking server), whose active run this fills.
+        """
         if not self.enabled:
             return None
+        if server_run is not None:
+            return record_in_active_run(server_run, model=model, fold=fold, tags=tags, params=params,
+                                        metrics=metrics, artifacts=artifacts)
         import math
 
         from mlflow.entities import Metric, Param, RunTag
@@ -109,6 +129,28 @@ class MlflowTracking(dg.ConfigurableResource):
                 client.set_terminated(run_id, "FAILED")
                 raise
         return run_id
+
+
+def record_in_active_run(mlflow, *, model: str, fold: int, tags: dict[str, str], params: dict[str, str],
+                         metrics: dict[str, float], artifacts: list[Path]) -> str:
+    """Fill and end the active run of dagster-mlflow's ``mlflow`` resource with one fold's results."""
+    import math
+
+    run_id = mlflow.active_run().info.run_id
+    mlflow.set_tags({"model": model, "fold": str(fold), "mlflow.runName": f"{model}-fold{fold}",
+                     "mlflow.source.name": "fvc fold_results", **tags})
+    mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(v)})
+    for path in artifacts:
+        mlflow.log_artifact(str(path), artifact_path="model")
+    mlflow.end_run(status="FINISHED")
+    return run_id
+
+
+def end_failed(mlflow) -> None:
+    """The step failed: end dagster-mlflow's active run as FAILED rather than leave it running."""
+    if mlflow is not None and mlflow.active_run() is not None:
+        mlflow.end_run(status="FAILED")
 
 
 @contextmanager

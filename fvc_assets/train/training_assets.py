@@ -3,6 +3,7 @@
 
 import contextlib
 import math
+from typing import Any
 
 import polars as pl
 
@@ -21,7 +22,7 @@ from fvc_assets.table_metadata import table_metadata
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.gpu_pool import holding_gpu_pool
 from fvc_resources.storage import StorageResource
-from fvc_resources.tracking import MlflowTracking
+from fvc_resources.tracking import MlflowTracking, end_failed
 from fvc_resources.training import TrainingResource
 
 FOLD_METRICS_FINITE = "fold_metrics_finite"
@@ -46,8 +47,19 @@ def uses_gpu(model: str, settings) -> bool:
 
 
 def train_and_record(context: dg.AssetExecutionContext, storage: StorageResource, training: TrainingResource,
-                     tracking: MlflowTracking) -> dg.MaterializeResult:
-    """Train one model on one fold, record it in MLflow, and describe it for the UI."""
+                     tracking: MlflowTracking, mlflow=None) -> dg.MaterializeResult:
+    """Train one model on one fold, record it in MLflow, and describe it for the UI.
+
+    ``mlflow``: dagster-mlflow's resource when MLflow is a tracking server, else None (sqlite path)."""
+    try:
+        return _train_and_record(context, storage, training, tracking, mlflow)
+    except BaseException:
+        end_failed(mlflow)
+        raise
+
+
+def _train_and_record(context: dg.AssetExecutionContext, storage: StorageResource, training: TrainingResource,
+                      tracking: MlflowTracking, mlflow) -> dg.MaterializeResult:
     model, fold = partition_model_fold(context)
     workdir = storage.fold_dir(model, fold)
     catalog_path = require_upstream(storage.catalog_path, "video_catalog", "all videos")
@@ -75,6 +87,7 @@ def train_and_record(context: dg.AssetExecutionContext, storage: StorageResource
         metrics={**outcome.metrics, **{f"augmented_{k}": v for k, v in outcome.augmented_metrics.items()},
                  "train_seconds": outcome.seconds},
         artifacts=model_files,
+        server_run=mlflow,
     )
     refresh_views(storage.root, storage.duckdb_path)
     held_out = outcome.predictions.filter(pl.col("augmentation") == "original")
@@ -139,8 +152,9 @@ def fold_results(
     storage: StorageResource,
     training: TrainingResource,
     tracking: MlflowTracking,
+    mlflow: dg.ResourceParam[Any],
 ) -> dg.MaterializeResult:
-    return train_and_record(context, storage, training, tracking)
+    return train_and_record(context, storage, training, tracking, mlflow)
 
 
 @dg.asset(
@@ -165,8 +179,9 @@ def ensemble_results(
     storage: StorageResource,
     training: TrainingResource,
     tracking: MlflowTracking,
+    mlflow: dg.ResourceParam[Any],
 ) -> dg.MaterializeResult:
-    return train_and_record(context, storage, training, tracking)
+    return train_and_record(context, storage, training, tracking, mlflow)
 
 
 def missing_fold_results(storage: StorageResource) -> dict[str, str]:
