@@ -75,9 +75,19 @@ def flaky():
     fails_first_attempt()
 
 
+SLEEPERS = 6
+
+
+@dg.job(executor_def=slurm_executor)
+def many_sleepers():
+    """Six steps in SLURM at once (the one-node cluster runs two, the rest wait): each is health-checked."""
+    for i in range(SLEEPERS):
+        sleeps.alias(f"sleeps_{i}")()
+
+
 defs = dg.Definitions(
     assets=[raw_videos, augmented_videos],
-    jobs=[stage1_job, failing, sleeping, timing_out, flaky],
+    jobs=[stage1_job, failing, sleeping, timing_out, flaky, many_sleepers],
     resources={"storage": StorageResource(data_dir=dg.EnvVar("FVC_DATA_DIR")), "video": VideoResource()},
 )
 
@@ -103,7 +113,12 @@ def _flaky():
     return defs.resolve_job_def("flaky")
 
 
-_GETTERS = {"stage1": _stage1, "failing": _failing, "sleeping": _sleeping, "timing_out": _timing_out, "flaky": _flaky}
+def _many_sleepers():
+    return defs.resolve_job_def("many_sleepers")
+
+
+_GETTERS = {"stage1": _stage1, "failing": _failing, "sleeping": _sleeping, "timing_out": _timing_out, "flaky": _flaky,
+            "many_sleepers": _many_sleepers}
 
 
 def recon(name: str):

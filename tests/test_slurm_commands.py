@@ -117,6 +117,17 @@ def test_scontrol_fields_come_from_before_the_command_line():
         parse_show_job("42", scontrol_line(job_id="43"))
 
 
+def test_one_listing_of_all_jobs_answers_for_each_job():
+    from fvc_resources.slurm.job_state import parse_show_jobs
+
+    listing = "\n".join([scontrol_line(job_id="41", state="RUNNING"),
+                         scontrol_line(job_id="42", state="TIMEOUT", command="/x JobId=99 JobState=COMPLETED"),
+                         "", "No jobs in the system"])
+    jobs = parse_show_jobs(listing)
+    assert {k: v.state for k, v in jobs.items()} == {"41": "RUNNING", "42": "TIMEOUT"}
+    assert parse_show_jobs("No jobs in the system\n") == {}
+
+
 def test_log_excerpt_keeps_slurms_kill_notice_above_a_long_traceback(tmp_path):
     notice = "slurmstepd-node1: error: *** JOB 42 ON node1 CANCELLED AT 2026-01-01T10:01:28 DUE TO TIME LIMIT ***"
     log = tmp_path / "step.log"

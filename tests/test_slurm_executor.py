@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -139,6 +140,16 @@ def test_a_job_cancelled_from_outside_fails_its_step_with_the_reason(slurm_env, 
         run = wait_for(lambda: run_tagged(instance, "scancel"), 30, "the run")
         wait_for(lambda: events(instance, run.run_id, dg.DagsterEventType.STEP_START), 60, "the step to start")
         (job,) = slurm_jobs_of(instance, run.run_id)["sleeps"]
+        # The step's arguments (instance reference, storage config) are in the job's environment,
+        # not in what other users of the cluster can read: its command lines and scontrol's view.
+        shown = subprocess.run(["scontrol", "show", "job", "-dd", job["id"]], capture_output=True, text=True,
+                               check=True).stdout
+        command_lines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        assert "api execute_step" in command_lines  # the step is running here (a one-host cluster)
+        secrets = ["compressed-input-json", "DAGSTER_COMPRESSED_EXECUTE_STEP_ARGS", "SqliteRunStorage",
+                   "SqliteEventLogStorage"]
+        for text in (shown, command_lines):
+            assert not [s for s in secrets if s in text], [s for s in secrets if s in text]
         subprocess.run(["scancel", job["id"]], check=True)
         out, _ = process.communicate(timeout=90)
         final = instance.get_run_by_id(run.run_id)
@@ -147,6 +158,29 @@ def test_a_job_cancelled_from_outside_fails_its_step_with_the_reason(slurm_env, 
         assert f"SLURM job {job['id']} CANCELLED" in text
         assert f"*** JOB {job['id']} ON" in text  # slurmstepd's own notice, quoted from the log
         assert any(e.step_key == "sleeps" for e in events(instance, run.run_id, dg.DagsterEventType.STEP_FAILURE))
+
+
+def job_info_requests() -> int:
+    """slurmctld's own count of job-state requests (sdiag: REQUEST_JOB_INFO and _SINGLE)."""
+    import re
+
+    out = subprocess.run(["sdiag"], capture_output=True, text=True, check=True).stdout
+    return sum(int(n) for n in re.findall(r"^\s*REQUEST_JOB_INFO(?:_SINGLE)?\s+\(\s*\d+\)\s+count:(\d+)", out,
+                                          re.MULTILINE))
+
+
+def test_health_checks_ask_slurm_once_per_poll_not_once_per_step(slurm_env, slurm_cluster):
+    """Six steps waiting in SLURM, checked every second: slurmctld answers one request per poll."""
+    config = {"execution": {"config": HEALTH}, "ops": {f"sleeps_{i}": {"config": {"seconds": 6}}
+                                                     for i in range(slurm_jobs.SLEEPERS)}}
+    before, started = job_info_requests(), time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "tests.slurm_jobs", "many_sleepers", json.dumps(config),
+                          "fvc/test=polls"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=240).stdout
+    seconds, requests = time.monotonic() - started, job_info_requests() - before
+    assert json.loads(out.strip().splitlines()[-1])["success"], out
+    polls = seconds / HEALTH["check_step_health_interval_seconds"]
+    # Per step it would be about six per poll; other tests' runs may ask meanwhile, hence the margin.
+    assert requests < 1.5 * polls + 10, (requests, round(polls))
 
 
 def test_a_retried_step_runs_again_as_a_new_job(slurm_env, slurm_cluster):

@@ -76,22 +76,16 @@ class JobInfo:
         return f"{text}: {meaning}" if meaning else text
 
 
-def parse_show_job(job_id: str, stdout: str) -> JobInfo | None:
-    """A ``JobInfo`` from ``scontrol show job -o``; None when SLURM does not know the job.
-
-    Only the fields before ``Command=`` are read: the command line (our step's
-    arguments) comes later and may contain anything.
-    """
-    text = stdout.strip()
-    if not text or _UNKNOWN_JOB in text:
-        return None
-    line = text.splitlines()[0]
-    head = line.split(" Command=", 1)[0]
+def _fields(line: str) -> dict[str, str]:
+    """``Key=value`` fields of one ``scontrol show job -o`` line, up to ``Command=`` (the step's
+    command line comes later and may contain anything)."""
     fields: dict[str, str] = {}
-    for key, value in _FIELD.findall(head):
+    for key, value in _FIELD.findall(line.split(" Command=", 1)[0]):
         fields.setdefault(key, value)
-    if fields.get("JobId") != str(job_id) or "JobState" not in fields:
-        raise ValueError(f"unexpected scontrol output for job {job_id}: {line[:200]!r}")
+    return fields
+
+
+def _info(job_id: str, fields: dict[str, str]) -> JobInfo:
     return JobInfo(
         job_id=str(job_id),
         state=fields["JobState"],
@@ -102,6 +96,32 @@ def parse_show_job(job_id: str, stdout: str) -> JobInfo | None:
         end_time=fields.get("EndTime", ""),
         node_list=fields.get("NodeList", ""),
     )
+
+
+def parse_show_jobs(stdout: str) -> dict[str, JobInfo]:
+    """Every job of a ``scontrol show job -o`` listing (all jobs), by id."""
+    jobs = {}
+    for line in stdout.splitlines():
+        fields = _fields(line)
+        if "JobId" in fields and "JobState" in fields:
+            jobs[fields["JobId"]] = _info(fields["JobId"], fields)
+    return jobs
+
+
+def parse_show_job(job_id: str, stdout: str) -> JobInfo | None:
+    """A ``JobInfo`` from ``scontrol show job -o``; None when SLURM does not know the job.
+
+    Only the fields before ``Command=`` are read: the command line (our step's
+    arguments) comes later and may contain anything.
+    """
+    text = stdout.strip()
+    if not text or _UNKNOWN_JOB in text:
+        return None
+    line = text.splitlines()[0]
+    fields = _fields(line)
+    if fields.get("JobId") != str(job_id) or "JobState" not in fields:
+        raise ValueError(f"unexpected scontrol output for job {job_id}: {line[:200]!r}")
+    return _info(job_id, fields)
 
 
 def is_unknown_job_error(stderr: str) -> bool:

@@ -10,7 +10,14 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fvc_resources.slurm.job_state import JobInfo, is_unknown_job_error, parse_show_job, slurm_notices, tail
+from fvc_resources.slurm.job_state import (
+    JobInfo,
+    is_unknown_job_error,
+    parse_show_job,
+    parse_show_jobs,
+    slurm_notices,
+    tail,
+)
 from fvc_resources.slurm.sbatch import parse_sbatch_output
 
 TIMEOUT_S = 60
@@ -46,6 +53,16 @@ def show_job(job_id: str, env: Mapping[str, str] | None = None, scontrol: str = 
             return None
         raise SlurmCommandError(f"scontrol show job {job_id} failed: {done.stderr.strip()}")
     return parse_show_job(str(job_id), done.stdout)
+
+
+def show_jobs(job_ids, env: Mapping[str, str] | None = None, scontrol: str = "scontrol") -> dict[str, JobInfo | None]:
+    """The state of each of ``job_ids`` from one ``scontrol show job`` call (all jobs, one line each):
+    one request to slurmctld per poll, however many steps are waiting. None: no longer known."""
+    done = _run([scontrol, "show", "job", "-o"], env)
+    if done.returncode != 0:
+        raise SlurmCommandError(f"scontrol show job failed: {done.stderr.strip()}")
+    known = parse_show_jobs(done.stdout)
+    return {str(job_id): known.get(str(job_id)) for job_id in job_ids}
 
 
 def cancel(job_id: str, env: Mapping[str, str] | None = None, scancel: str = "scancel") -> bool:

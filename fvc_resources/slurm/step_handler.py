@@ -23,12 +23,14 @@ from dagster._core.executor.step_delegating.step_handler.base import (
 )
 
 from fvc_resources.slurm import slurm_cli
-from fvc_resources.slurm.job_state import Health
+from fvc_resources.slurm.job_state import Health, JobInfo
 from fvc_resources.slurm.requests import SlurmRequest, request_from_tags
 from fvc_resources.slurm.sbatch import job_name, log_path, sbatch_command
 
 # Metadata keys of the step-starting event; the handler finds its job again by them.
 JOB_ID_KEY = "slurm_job_id"
+# How long one `scontrol show job` answer serves the health checks of the steps of a run.
+STATUS_MAX_AGE_S = 1.0
 JOB_NAME_KEY = "slurm_job_name"
 LOG_KEY = "slurm_log"
 
@@ -65,6 +67,10 @@ class SlurmStepHandler(StepHandler):
         # Job ids whose SLURM failure has already been written to the event log.
         self._explained: set[str] = set()
         self._latest: dict[tuple[str, str], SubmittedJob] = {}
+        # One `scontrol show job` answers every step's health check of one poll (the executor
+        # asks step by step, within milliseconds): states younger than STATUS_MAX_AGE_S are reused.
+        self._status: dict[str, JobInfo | None] = {}
+        self._status_at = float("-inf")
 
     @property
     def name(self) -> str:
@@ -89,10 +95,15 @@ class SlurmStepHandler(StepHandler):
             name=name,
             log=log,
             workdir=self.settings.working_directory or Path.cwd(),
-            command=args.get_command_args(),
+            # The step's arguments (instance reference, storage config and its credentials included)
+            # travel in the job's environment, as dagster-k8s passes them, not on its command line,
+            # where `ps` on the node and `scontrol show job` would show them to every user.
+            command=args.get_command_args(skip_serialized_namedtuple=True),
             comment=args.run_id,
         )
-        job_id = slurm_cli.submit(command, self._job_env(step_handler_context, step_key))
+        env = self._job_env(step_handler_context, step_key)
+        env.update({item["name"]: item["value"] for item in args.get_command_env()})
+        job_id = slurm_cli.submit(command, env)
         submitted = SubmittedJob(job_id, name, log, attempt)
         self._jobs[(args.run_id, step_key, attempt)] = submitted
         self._latest[(args.run_id, step_key)] = submitted
@@ -141,7 +152,7 @@ class SlurmStepHandler(StepHandler):
         job = self._job(step_handler_context, step_key, attempt)
         if job is None:
             return CheckStepHealthResult.unhealthy(f"no SLURM job was recorded for step {step_key}")
-        info = slurm_cli.show_job(job.job_id)
+        info = self._job_info(job.job_id)
         if info is not None and info.health == Health.ACTIVE:
             return CheckStepHealthResult.healthy()
         # The job has ended or is gone. If the step closed this attempt itself (success,
@@ -156,6 +167,13 @@ class SlurmStepHandler(StepHandler):
         else:
             what = info.describe()
         return CheckStepHealthResult.unhealthy(f"{what}. From {job.log}:\n{self._excerpt(job)}")
+
+    def _job_info(self, job_id: str) -> JobInfo | None:
+        now = time.monotonic()
+        if job_id not in self._status or now - self._status_at >= STATUS_MAX_AGE_S:
+            tracked = {job.job_id for job in self._jobs.values()} | {job_id}
+            self._status, self._status_at = slurm_cli.show_jobs(tracked), now
+        return self._status.get(job_id)
 
     def explain_end(self, step_context, run_id: str, step_key: str, wait_seconds: float) -> None:
         """After a step reported its own failure: if SLURM ended its job (scancel, time limit,
