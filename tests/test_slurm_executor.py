@@ -179,8 +179,9 @@ def test_health_checks_ask_slurm_once_per_poll_not_once_per_step(slurm_env, slur
     seconds, requests = time.monotonic() - started, job_info_requests() - before
     assert json.loads(out.strip().splitlines()[-1])["success"], out
     polls = seconds / HEALTH["check_step_health_interval_seconds"]
-    # Per step it would be about six per poll; other tests' runs may ask meanwhile, hence the margin.
-    assert requests < 1.5 * polls + 10, (requests, round(polls))
+    # One request per poll for this run, one for the module's time-limit run polling meanwhile
+    # (measured: 123 requests in 66 polls); asked per step, this run alone would make up to six.
+    assert requests < 2.5 * polls, (requests, round(polls))
 
 
 def test_a_retried_step_runs_again_as_a_new_job(slurm_env, slurm_cluster):
