@@ -1,6 +1,6 @@
 """How the step handler judges a step from its job's state and the step's own events.
 
-SLURM's answers are stubbed here (``slurm_cli.show_job``), so every case runs in
+SLURM's answers are stubbed here (``slurm_cli.show_jobs`` / ``show_job``), so every case runs in
 milliseconds, including the ones a real cluster only shows after ``MinJobAge``
 (a finished job that SLURM has forgotten).
 """
@@ -51,6 +51,7 @@ def handler(tmp_path, monkeypatch):
 def slurm_says(monkeypatch, state: str | None):
     info = None if state is None else JobInfo(job_id="7", state=state, reason="TimeLimit" if state == "TIMEOUT" else "")
     monkeypatch.setattr(slurm_cli, "show_job", lambda job_id, *a, **k: info)
+    monkeypatch.setattr(slurm_cli, "show_jobs", lambda job_ids, *a, **k: {str(j): info for j in job_ids})
 
 
 @pytest.mark.parametrize("state", ["PENDING", "RUNNING", "COMPLETING"])
@@ -102,3 +103,23 @@ def test_a_step_without_a_recorded_job_is_unhealthy(monkeypatch):
     result = fresh.check_step_health(ctx)
     assert not result.is_healthy and "no SLURM job was recorded" in result.unhealthy_reason
 
+
+
+def test_the_health_checks_of_one_poll_share_one_slurm_listing(handler, monkeypatch):
+    """Dagster asks step by step; the handler asks SLURM once for all its jobs and reuses the answer
+    for the rest of the poll, then asks again at the next poll."""
+    asked = []
+
+    def listing(job_ids, *a, **k):
+        asked.append(sorted(job_ids))
+        return {str(j): JobInfo(job_id=str(j), state="RUNNING") for j in job_ids}
+
+    monkeypatch.setattr(slurm_cli, "show_jobs", listing)
+    clock = [100.0]
+    monkeypatch.setattr("fvc_resources.slurm.step_handler.time.monotonic", lambda: clock[0])
+    for attempt in (0, 1, 0, 1):
+        assert handler.check_step_health(context(end_events=attempt, attempt=attempt)).is_healthy
+    assert asked == [["7", "8"]]
+    clock[0] += 1.0  # the next poll
+    assert handler.check_step_health(context(end_events=0)).is_healthy
+    assert asked == [["7", "8"], ["7", "8"]]
