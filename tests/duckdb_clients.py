@@ -31,5 +31,10 @@ def oldest_python_client_path() -> Path:
     return installed(OLDEST_PYTHON_CLIENT)
 
 
-def cli_executable() -> Path:
-    return installed(CLI) / "bin" / "duckdb"
+def cli_command() -> tuple[Path, dict[str, str]]:
+    """The ``duckdb`` command and the environment it runs in (its launcher imports ``duckdb_cli``,
+    installed beside it with ``--target``)."""
+    import os
+
+    target = installed(CLI)
+    return target / "bin" / "duckdb", {**os.environ, "PYTHONPATH": str(target)}

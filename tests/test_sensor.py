@@ -26,7 +26,7 @@ def tick(instance, storage, cursor):
 def test_new_files_become_partitions_and_runs_once(fvc_env, tmp_path):
     _, data = fvc_env
     inbox = data / "inbox"
-    storage = StorageResource(data_dir=str(data))
+    storage = StorageResource(data_dir=str(data), inbox_settle_seconds=0)
     instance = dg.DagsterInstance.ephemeral()
     encode_video(inbox / "first video.mp4")
     (inbox / "fake").mkdir()
@@ -55,7 +55,7 @@ def test_new_files_become_partitions_and_runs_once(fvc_env, tmp_path):
 def test_same_name_in_two_folders_gets_a_hash_suffixed_key(fvc_env):
     _, data = fvc_env
     inbox = data / "inbox"
-    storage = StorageResource(data_dir=str(data))
+    storage = StorageResource(data_dir=str(data), inbox_settle_seconds=0)
     instance = dg.DagsterInstance.ephemeral()
     encode_video(inbox / "a" / "clip.mp4", seed=1)
     encode_video(inbox / "b" / "clip.mp4", seed=2)
@@ -69,7 +69,7 @@ def test_same_name_in_two_folders_gets_a_hash_suffixed_key(fvc_env):
 def test_registered_but_missing_partition_is_added_after_a_crash(fvc_env):
     """A tick that registered files but died before the daemon stored its result loses nothing."""
     _, data = fvc_env
-    storage = StorageResource(data_dir=str(data))
+    storage = StorageResource(data_dir=str(data), inbox_settle_seconds=0)
     instance = dg.DagsterInstance.ephemeral()
     encode_video(data / "inbox" / "v.mp4")
     sensor = defs.resolve_sensor_def("inbox_sensor")
@@ -91,5 +91,5 @@ def test_symlink_leaving_the_inbox_is_reported_not_ingested(fvc_env, tmp_path):
     (data / "inbox" / "link.mp4").symlink_to(outside)
     shutil.copy(outside, data / "inbox" / "inside.mp4")
     instance = dg.DagsterInstance.ephemeral()
-    result = tick(instance, StorageResource(data_dir=str(data)), None)
+    result = tick(instance, StorageResource(data_dir=str(data), inbox_settle_seconds=0), None)
     assert [r.partition_key for r in result.run_requests] == ["inside"]

@@ -72,7 +72,7 @@ def test_fvc_duckdb_opens_in_older_duckdb_clients_and_the_readme_query_runs(trai
     and the README's `duckdb` command-line query answers as written (run in the folder above data/)."""
     import shlex
 
-    from tests.duckdb_clients import cli_executable, oldest_python_client_path
+    from tests.duckdb_clients import cli_command, oldest_python_client_path
 
     _, data, _, _ = trained
     code = ("import sys, duckdb; db = duckdb.connect(sys.argv[1], read_only=True); "
@@ -84,7 +84,9 @@ def test_fvc_duckdb_opens_in_older_duckdb_clients_and_the_readme_query_runs(trai
     readme = (REPO_ROOT / "README.md").read_text()
     command = next(line for line in readme.splitlines() if line.startswith("duckdb -readonly data/fvc.duckdb"))
     argv = shlex.split(command)
-    answer = subprocess.run([str(cli_executable()), *argv[1:]], cwd=data.parent, capture_output=True, text=True)
+    duckdb_cli, cli_env = cli_command()
+    answer = subprocess.run([str(duckdb_cli), *argv[1:]], cwd=data.parent, env=cli_env, capture_output=True,
+                            text=True)
     assert answer.returncode == 0, answer.stderr
     for model in MODELS:
         assert model in answer.stdout
