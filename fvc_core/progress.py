@@ -17,11 +17,11 @@ class Throttled:
     def elapsed(self) -> float:
         return self.clock() - self.started
 
-    def __call__(self, message: Callable[[], str], force: bool = False) -> None:
+    def __call__(self, message: Callable[[], str]) -> None:
         """``message`` is built only when it will be logged."""
         if self.log is None:
             return
         now = self.clock()
-        if force or now - self.last >= self.every_s:
+        if now - self.last >= self.every_s:
             self.last = now
             self.log(message())

@@ -105,8 +105,6 @@ class MlflowTracking(dg.ConfigurableResource):
         if server_run is not None:
             return record_in_active_run(server_run, model=model, fold=fold, tags=tags, params=params,
                                         metrics=metrics, artifacts=artifacts)
-        import math
-
         from mlflow.entities import Metric, Param, RunTag
 
         with self._lock():
@@ -118,8 +116,8 @@ class MlflowTracking(dg.ConfigurableResource):
             try:
                 client.log_batch(
                     run_id,
-                    metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items() if math.isfinite(v)],
-                    params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+                    metrics=[Metric(k, v, 0, 0) for k, v in recordable_metrics(metrics).items()],
+                    params=[Param(k, v) for k, v in recordable_params(params).items()],
                     tags=[RunTag("mlflow.source.name", "fvc fold_results")],
                 )
                 for path in artifacts:
@@ -131,16 +129,26 @@ class MlflowTracking(dg.ConfigurableResource):
         return run_id
 
 
+def recordable_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """MLflow refuses NaN/inf: only finite values (the UI's check names the others)."""
+    import math
+
+    return {k: float(v) for k, v in metrics.items() if math.isfinite(v)}
+
+
+def recordable_params(params: dict[str, str]) -> dict[str, str]:
+    """Parameter values as MLflow stores them: strings of at most 6000 characters."""
+    return {k: str(v)[:6000] for k, v in params.items()}
+
+
 def record_in_active_run(mlflow, *, model: str, fold: int, tags: dict[str, str], params: dict[str, str],
                          metrics: dict[str, float], artifacts: list[Path]) -> str:
     """Fill and end the active run of dagster-mlflow's ``mlflow`` resource with one fold's results."""
-    import math
-
     run_id = mlflow.active_run().info.run_id
     mlflow.set_tags({"model": model, "fold": str(fold), "mlflow.runName": f"{model}-fold{fold}",
                      "mlflow.source.name": "fvc fold_results", **tags})
-    mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(v)})
+    mlflow.log_params(recordable_params(params))
+    mlflow.log_metrics(recordable_metrics(metrics))
     for path in artifacts:
         mlflow.log_artifact(str(path), artifact_path="model")
     mlflow.end_run(status="FINISHED")

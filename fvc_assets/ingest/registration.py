@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fvc_core.keys import sanitize_video_id, unique_key
+from fvc_resources.atomic import write_json_atomic
 from fvc_resources.video import VIDEO_EXTENSIONS
 
 
@@ -143,14 +144,6 @@ def _claim(registry_dir: Path, registration: Registration) -> bool:
         os.unlink(tmp)
 
 
-def _rewrite(registry_dir: Path, registration: Registration) -> None:
-    """Replace an existing record (only to note a new mtime for the same content)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{registration.key}.tmp-", suffix=".json", dir=registry_dir)
-    with os.fdopen(fd, "w") as f:
-        json.dump(registration.as_dict(), f, indent=2, sort_keys=True)
-    os.replace(tmp, registry_dir / f"{registration.key}.json")
-
-
 def latest_by_path(registry: dict[str, Registration]) -> dict[str, Registration]:
     """relpath -> the registration of the content last seen there."""
     return {r.relpath: r for r in sorted(registry.values(), key=lambda r: (r.registered_at, r.key))}
@@ -186,7 +179,9 @@ def register_inbox_files(inbox: str | Path, registry_dir: str | Path, settle_sec
             scan.waiting.append(Waiting(str(path), 0.0))  # written to while it was hashed
             continue
         if known is not None and digest == known.sha256:
-            _rewrite(registry_dir, dataclasses.replace(known, size_bytes=after.st_size, mtime_ns=after.st_mtime_ns))
+            # Same content, new mtime: note it, so the file is not hashed again.
+            noted = dataclasses.replace(known, size_bytes=after.st_size, mtime_ns=after.st_mtime_ns)
+            write_json_atomic(registry_dir / f"{known.key}.json", noted.as_dict())
             continue
         while True:
             key = unique_key(path.stem, digest, registry)
@@ -202,10 +197,9 @@ def register_inbox_files(inbox: str | Path, registry_dir: str | Path, settle_sec
     return scan
 
 
-def register_new_videos(inbox: str | Path, registry_dir: str | Path,
-                        settle_seconds: float = 0.0) -> tuple[list[Registration], list[Rejected]]:
-    """``register_inbox_files``' registrations and refusals (for callers that wait on nothing)."""
-    scan = register_inbox_files(inbox, registry_dir, settle_seconds)
+def register_new_videos(inbox: str | Path, registry_dir: str | Path) -> tuple[list[Registration], list[Rejected]]:
+    """``register_inbox_files``' registrations and refusals, waiting for nothing (tests, benchmarks)."""
+    scan = register_inbox_files(inbox, registry_dir)
     return scan.new, scan.rejected
 
 

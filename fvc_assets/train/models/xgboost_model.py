@@ -34,7 +34,6 @@ class XgboostModel(FeatureModel):
             random_state=self.settings.seed, n_jobs=self.settings.threads or None, eval_metric="logloss",
         )
 
-
     def save(self, folder: Path) -> None:
         from sklearn.pipeline import Pipeline
 
