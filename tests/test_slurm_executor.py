@@ -144,7 +144,7 @@ def test_a_job_cancelled_from_outside_fails_its_step_with_the_reason(slurm_env, 
         # not in what other users of the cluster can read: its command lines and scontrol's view.
         shown = subprocess.run(["scontrol", "show", "job", "-dd", job["id"]], capture_output=True, text=True,
                                check=True).stdout
-        command_lines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        command_lines = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
         assert "api execute_step" in command_lines  # the step is running here (a one-host cluster)
         secrets = ["compressed-input-json", "DAGSTER_COMPRESSED_EXECUTE_STEP_ARGS", "SqliteRunStorage",
                    "SqliteEventLogStorage"]
