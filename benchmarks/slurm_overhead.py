@@ -1,10 +1,12 @@
 """What running steps as SLURM jobs costs, against Dagster's local multiprocess executor.
 
-``python -m benchmarks.slurm_overhead [--videos N] [--jobs J] [--rounds 1|2]``: makes a demo
-corpus of N videos (default 8), then materialises stage 1 (``raw_videos`` +
-``augmented_videos``) for every video, one run per video and J runs side by side (default 2,
-as ``fvc run --jobs 2``), in passes with the multiprocess executor and with the SLURM
-executor on a single-node cluster that it starts (``scripts/slurm-local.sh``) and stops,
+``python -m benchmarks.slurm_overhead [--videos N] [--jobs J] [--rounds 1|2] [--nodes K]
+[--instance postgres|sqlite]``: makes a demo corpus of N videos (default 8), then materialises
+stage 1 (``raw_videos`` + ``augmented_videos``) for every video, one run per video and J runs
+side by side (default 2, as ``fvc run --jobs 2``), in passes with the multiprocess executor
+and with the SLURM executor on a K-node cluster (default 2) that it starts
+(``scripts/slurm-local.sh``) and stops, on a Dagster instance in PostgreSQL (default: the
+cluster's ``deploy/cluster/dagster.yaml`` and ``scripts/postgres-local.sh``) or sqlite,
 deleting the outputs before each pass; by default in the order multiprocess, slurm, slurm,
 multiprocess, so that a change in the machine's load weighs on both alike. All in one
 invocation, on one instance, on the same inputs.
@@ -40,6 +42,7 @@ from fvc_resources.storage import StorageResource
 from fvc_resources.video_resource import VideoResource
 
 SLURM_LOCAL = REPO_ROOT / "scripts" / "slurm-local.sh"
+POSTGRES_LOCAL = REPO_ROOT / "scripts" / "postgres-local.sh"
 PASS_ORDER = ("multiprocess", "slurm", "slurm", "multiprocess")
 STAGE1 = "stage1"
 
@@ -116,14 +119,39 @@ def slurm_queue_seconds(job_id: str) -> float:
     return (parse(info.start_time) - parse(info.submit_time)).total_seconds()
 
 
-def main(videos: int, jobs: int, rounds: int) -> None:
+def start_postgres(state: Path) -> None:
+    """A PostgreSQL server from the project script; its DAGSTER_PG_* variables into this environment."""
+    started = subprocess.run([str(POSTGRES_LOCAL), "up", str(state)], check=True, capture_output=True, text=True)
+    os.environ.update(line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines()
+                      if line.startswith("export DAGSTER_PG_"))
+
+
+def nodes_of(run_ids: list[str]) -> dict[str, int]:
+    """How many of these runs' step jobs ran on each node."""
+    from collections import Counter
+
+    from fvc_resources.slurm.slurm_cli import show_job
+
+    counted: Counter = Counter()
+    with dg.DagsterInstance.get() as instance:
+        for run_id in run_ids:
+            for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTING).records:
+                metadata = record.event_log_entry.dagster_event.event_specific_data.metadata
+                counted[show_job(str(metadata["slurm_job_id"].value)).node_list] += 1
+    return dict(sorted(counted.items()))
+
+
+def main(videos: int, jobs: int, rounds: int, nodes: int, instance_kind: str) -> None:
     root = Path(tempfile.mkdtemp(prefix="fvc-bench-slurm-"))
     home, data, cluster = root / "dagster_home", root / "data", root / "slurm"
     home.mkdir()
-    shutil.copyfile(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    template = REPO_ROOT / ("deploy/cluster" if instance_kind == "postgres" else "dagster_home") / "dagster.yaml"
+    shutil.copyfile(template, home / "dagster.yaml")
     os.environ.update(DAGSTER_HOME=str(home), FVC_DATA_DIR=str(data), SLURM_CONF=str(cluster / "slurm.conf"))
-    os.chmod(root, 0o755)  # the munge user must reach the cluster's folder
+    os.chmod(root, 0o755)  # the munge and postgres users must reach their folders
     try:
+        if instance_kind == "postgres":
+            start_postgres(root / "postgres")
         subprocess.run([sys.executable, "-m", "fvc_assets.cli", "demo-corpus", "--out", str(data / "inbox"),
                         "--videos", str(videos)], check=True, capture_output=True)
         from fvc_assets.ingest.registration import register_new_videos
@@ -133,7 +161,8 @@ def main(videos: int, jobs: int, rounds: int) -> None:
         keys = sorted(r.key for r in registered)
         with dg.DagsterInstance.get() as instance:
             instance.add_dynamic_partitions(VIDEOS_PARTITIONS_NAME, keys)
-        subprocess.run([str(SLURM_LOCAL), "up", str(cluster)], check=True, capture_output=True)
+        subprocess.run([str(SLURM_LOCAL), "up", str(cluster)], check=True, capture_output=True,
+                       env={**os.environ, "FVC_SLURM_NODES": str(nodes)})
 
         # A B B A: drift in the machine's load (or warm caches) weighs on both executors alike.
         walls: dict[str, list[float]] = {"multiprocess": [], "slurm": []}
@@ -148,15 +177,18 @@ def main(videos: int, jobs: int, rounds: int) -> None:
 
         with dg.DagsterInstance.get() as instance:  # before the cluster stops: scontrol knows the jobs
             timings = {b: step_timings(instance, runs[b]) for b in runs}
+        per_node = nodes_of(runs["slurm"])
     finally:
         subprocess.run([str(SLURM_LOCAL), "down", str(cluster)], capture_output=True)
+        subprocess.run([str(POSTGRES_LOCAL), "down", str(root / "postgres")], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
     local, slurm = timings["multiprocess"], timings["slurm"]
     mean = statistics.mean
     print(f"stage 1 (raw_videos + augmented_videos), demo corpus of {videos} videos (--seed 0): "
           f"{len(keys)} runs per pass, {jobs} side by side; passes {' '.join(PASS_ORDER[: 2 * rounds])}; "
-          f"single-node SLURM on this machine ({os.cpu_count()} cores; load average "
+          f"{nodes}-node SLURM on this machine ({os.cpu_count()} cores; step jobs per node: "
+          f"{', '.join(f'{n} {c}' for n, c in per_node.items())}); instance storage: {instance_kind}; load average "
           f"{load_before:.1f} before, {load_after:.1f} after)")
     rows = [
         ["launch -> step compute starts (s/step)", f"{mean(local['start']):.2f}", f"{mean(slurm['start']):.2f}",
@@ -178,9 +210,12 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--rounds", type=int, choices=(1, 2), default=2,
                         help="1: multiprocess then slurm; 2: multiprocess, slurm, slurm, multiprocess")
+    parser.add_argument("--nodes", type=int, default=2, help="SLURM nodes (slurmd) on this machine")
+    parser.add_argument("--instance", choices=("postgres", "sqlite"), default="postgres",
+                        help="the Dagster instance's storage (postgres: the cluster's dagster.yaml)")
     parser.add_argument("--run", nargs=2, metavar=("BACKEND", "KEY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
         run_one(*args.run)
     else:
-        main(args.videos, args.jobs, args.rounds)
+        main(args.videos, args.jobs, args.rounds, args.nodes, args.instance)

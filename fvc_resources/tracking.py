@@ -68,9 +68,18 @@ class MlflowTracking(dg.ConfigurableResource):
         return self.tracking_uri or self._embedded()[0]
 
     def _lock(self):
+        """sqlite: one writer at a time for the whole record (parallel steps would meet "database is locked")."""
         if not self.uri.startswith("sqlite:///"):
             return nullcontext()
         return _file_lock(Path(self.uri.removeprefix("sqlite:///")).with_suffix(".lock"))
+
+    def _setup_lock(self):
+        """Another database (Postgres on a cluster): only the first steps race, creating MLflow's
+        tables and an experiment at once; a lock beside the instance, which every node shares
+        (flock on the shared filesystem), lets one do it."""
+        if self.uri.startswith("sqlite:///") or self._instance_root is None:
+            return nullcontext()
+        return _file_lock(self._instance_root / "mlflow-setup.lock")
 
     def client(self):
         from mlflow import MlflowClient
@@ -108,8 +117,9 @@ class MlflowTracking(dg.ConfigurableResource):
         from mlflow.entities import Metric, Param, RunTag
 
         with self._lock():
-            client = self.client()
-            experiment_id = self.experiment_id(client, model)
+            with self._setup_lock():
+                client = self.client()
+                experiment_id = self.experiment_id(client, model)
             run = client.create_run(experiment_id, run_name=f"{model}-fold{fold}",
                                     tags={"model": model, "fold": str(fold), **tags})
             run_id = run.info.run_id

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and benchmarks use (ffmpeg; slurm-wlm and
-# munge for the SLURM executor's tests; chromium and chromium-driver for the browser
-# test of the UI), only when missing.
+# munge for the SLURM executor's tests; PostgreSQL for the cluster's instance storage;
+# chromium and chromium-driver for the browser test of the UI), only when missing.
 # Idempotent; needs root (or sudo) the first time on a fresh machine.
 set -euo pipefail
 
@@ -13,6 +13,8 @@ have ffmpeg || missing+=(ffmpeg)
 # A single-node SLURM cluster for the SLURM executor's tests (scripts/slurm-local.sh).
 { have slurmctld && have slurmd && have sbatch; } || missing+=(slurm-wlm)
 have munged || missing+=(munge)
+# The cluster's Dagster instance and MLflow store (scripts/postgres-local.sh).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 # Headless browser for tests/test_browser.py (Selenium drives it through chromedriver).
 have chromium || missing+=(chromium)
 have chromedriver || missing+=(chromium-driver)

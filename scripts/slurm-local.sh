@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# A single-node SLURM cluster on this machine, for the SLURM executor's tests and
-# benchmark: munged, slurmctld and slurmd from Debian's `munge` and `slurm-wlm`
+# A SLURM cluster on this machine, for the SLURM executor's tests and benchmark:
+# munged, slurmctld and one slurmd per node from Debian's `munge` and `slurm-wlm`
 # (scripts/install-system-deps.sh installs them; this script installs nothing).
+# FVC_SLURM_NODES=N (default 1) gives N nodes n1..nN: each slurmd listens on 127.0.0.1 with
+# a port of its own, and each has this machine's CPUs and memory (they share them).
 #
 #   scripts/slurm-local.sh up     [STATE_DIR]   start (prints the SLURM_CONF line to export)
 #   scripts/slurm-local.sh down   [STATE_DIR]   stop the daemons by their pids
@@ -11,7 +13,7 @@
 # STATE_DIR defaults to $FVC_SLURM_DIR, else /tmp/fvc-slurm-local. Every file the
 # cluster uses (config, munge key and socket, state, spool, logs, pids) lives there;
 # nothing is written to /etc, /run or /var. Daemons listen on 127.0.0.1 only, on the
-# first free ports from 6817 up (or $FVC_SLURM_PORT). No systemd: the daemons are
+# first free ports from 6817 up (or $FVC_SLURM_PORT), a port per node. No systemd: the daemons are
 # started by hand and stopped by the pids recorded in STATE_DIR/pids/.
 #
 # Set SLURM_CONF=STATE_DIR/slurm.conf for sbatch/squeue/scontrol/scancel. One fake
@@ -24,7 +26,7 @@ STATE="$(realpath -m "${2:-${FVC_SLURM_DIR:-/tmp/fvc-slurm-local}}")"
 CONF="$STATE/slurm.conf"
 PIDS="$STATE/pids"
 MUNGE_SOCKET="$STATE/munge/munge.socket"
-DAEMONS=(slurmd slurmctld munged)   # stop order; start order is the reverse
+NODES="${FVC_SLURM_NODES:-1}"
 
 die() { echo "slurm-local: $*" >&2; exit 1; }
 
@@ -37,8 +39,16 @@ on_exit() {
 }
 trap on_exit EXIT
 
-pid_file() {  # munged writes its own files inside its private folder
+pid_file() {  # munged writes its own files inside its private folder; slurmd-<node> one per node
   if [ "$1" = munged ]; then echo "$STATE/munge/munged.pid"; else echo "$PIDS/$1.pid"; fi
+}
+
+node_names() { local i; for ((i = 1; i <= NODES; i++)); do echo "n$i"; done; }
+
+slurmd_daemons() {  # every slurmd this cluster has a pid file for (whatever node count it was started with)
+  local f
+  for f in "$PIDS"/slurmd-*.pid; do [ -e "$f" ] && basename "$f" .pid; done
+  return 0
 }
 
 pid_of() {  # the recorded pid of a daemon, if that process is still alive
@@ -68,20 +78,19 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succ
 }
 
 write_config() {
-  local host ctld_port slurmd_port mem_mb
+  local host ctld_port port mem_mb i
   host="$(hostname -s)"
   ctld_port="$(free_port_from "${FVC_SLURM_PORT:-6817}")"
-  slurmd_port="$(free_port_from $((ctld_port + 1)))"
+  port=$ctld_port
   # Leave 10 % of memory to the system; --mem requests above this are refused.
   mem_mb=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 * 9 / 10 ))
   cat >"$CONF" <<EOF
-# Written by scripts/slurm-local.sh: a one-node cluster on 127.0.0.1, state under $STATE
+# Written by scripts/slurm-local.sh: a $NODES-node cluster on 127.0.0.1, state under $STATE
 ClusterName=fvc-local
 SlurmctldHost=$host(127.0.0.1)
 # Bind slurmctld and slurmd to their configured address (127.0.0.1), not to every interface.
 CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
 SlurmctldPort=$ctld_port
-SlurmdPort=$slurmd_port
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -90,9 +99,9 @@ AuthInfo=socket=$MUNGE_SOCKET
 StateSaveLocation=$STATE/ctld
 SlurmdSpoolDir=$STATE/spool/%n
 SlurmctldPidFile=$PIDS/slurmctld.pid
-SlurmdPidFile=$PIDS/slurmd.pid
+SlurmdPidFile=$PIDS/slurmd-%n.pid
 SlurmctldLogFile=$STATE/log/slurmctld.log
-SlurmdLogFile=$STATE/log/slurmd.log
+SlurmdLogFile=$STATE/log/slurmd-%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -103,7 +112,8 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MpiDefault=none
-ReturnToService=2
+# A node set DOWN by an administrator (scontrol update state=down) stays down until resumed.
+ReturnToService=1
 # Finished jobs stay visible to scontrol for an hour (there is no accounting database).
 MinJobAge=3600
 # Fast scheduling and prompt enforcement of --time on a test cluster.
@@ -113,9 +123,13 @@ KillWait=5
 InactiveLimit=0
 SlurmdTimeout=60
 GresTypes=gpu
-NodeName=$host NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$(nproc) RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN
-PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
+  # Every node has this machine's CPUs and memory: they share them, as nodes of a test cluster may.
+  for ((i = 1; i <= NODES; i++)); do
+    port="$(free_port_from $((port + 1)))"
+    echo "NodeName=n$i NodeAddr=127.0.0.1 Port=$port NodeHostname=$host CPUs=$(nproc) RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN" >>"$CONF"
+  done
+  echo "PartitionName=debug Nodes=n[1-$NODES] Default=YES MaxTime=INFINITE State=UP" >>"$CONF"
   # slurmd drops a GPU without a device file; /dev/null stands in for one.
   echo "Name=gpu File=/dev/null" >"$STATE/gres.conf"
 }
@@ -144,28 +158,32 @@ up() {
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || die "$tool not found: install munge and slurm-wlm (scripts/install-system-deps.sh)"
   done
   [ "$(id -u)" -eq 0 ] || die "must run as root (munged runs as user munge, the slurm daemons as root)"
-  if pid_of slurmctld >/dev/null || pid_of slurmd >/dev/null || pid_of munged >/dev/null; then
+  [[ "$NODES" =~ ^[1-9][0-9]?$ ]] || die "FVC_SLURM_NODES=$NODES: expected a number of nodes, 1 to 99"
+  local name node
+  for name in slurmctld munged $(slurmd_daemons); do
+    pid_of "$name" >/dev/null || continue
     die "already running in $STATE (scripts/slurm-local.sh down $STATE first)"
-  fi
+  done
   # The state folder must be traversable by the munge user.
   mkdir -p "$STATE" && chmod 0755 "$STATE"
-  mkdir -p "$PIDS" "$STATE/log" "$STATE/ctld" "$STATE/spool/$(hostname -s)"
+  mkdir -p "$PIDS" "$STATE/log" "$STATE/ctld" "$STATE/spool"
   chmod 0755 "$PIDS" "$STATE/log"
   # A fresh cluster: no jobs from a previous life.
-  find "$STATE/ctld" "$STATE/spool/$(hostname -s)" -mindepth 1 -delete
+  find "$STATE/ctld" "$STATE/spool" -mindepth 1 -delete
+  for node in $(node_names); do mkdir -p "$STATE/spool/$node"; done
   STARTING=1
   write_config
   start_munged
   export SLURM_CONF="$CONF"
   /usr/sbin/slurmctld -f "$CONF"
   wait_for 20 slurmctld scontrol ping
-  /usr/sbin/slurmd -f "$CONF"
-  wait_for 30 "the node to become idle" node_idle
+  for node in $(node_names); do /usr/sbin/slurmd -f "$CONF" -N "$node"; done
+  wait_for 30 "every node to become idle" nodes_idle
   STARTING=0
   echo "export SLURM_CONF=$CONF"
 }
 
-node_idle() { sinfo -h -N -o '%t' | grep -Eq '^(idle|mix|alloc)'; }
+nodes_idle() { [ "$(sinfo -h -N -o '%t' | grep -cE '^(idle|mix|alloc)$')" -eq "$NODES" ]; }
 
 cancel_all_jobs() {  # while slurmctld is up: cancel every job and let slurmd kill them
   local ids i
@@ -183,7 +201,7 @@ cancel_all_jobs() {  # while slurmctld is up: cancel every job and let slurmd ki
 down() {
   local name pid i
   if pid_of slurmctld >/dev/null; then cancel_all_jobs; fi
-  for name in "${DAEMONS[@]}"; do
+  for name in $(slurmd_daemons) slurmctld munged; do  # slurmds first, munged last
     pid="$(pid_of "$name")" || continue
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -202,12 +220,13 @@ down() {
 }
 
 status() {
-  local name pid running=0
-  for name in munged slurmctld slurmd; do
+  local name pid running=0 slurmds
+  slurmds="$(slurmd_daemons)"
+  for name in munged slurmctld ${slurmds:-slurmd}; do
     if pid="$(pid_of "$name")"; then echo "$name: running (pid $pid)"; running=$((running + 1));
     else echo "$name: stopped"; fi
   done
-  if [ "$running" -eq 3 ]; then
+  if [ -n "$slurmds" ] && [ "$running" -eq $((2 + $(wc -w <<<"$slurmds"))) ]; then
     SLURM_CONF="$CONF" sinfo -N -o '%N %P %t %c %m %G'
     echo "export SLURM_CONF=$CONF"
     return 0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 # One local SLURM cluster for the whole session, whichever modules use it.
-from tests.slurm_fixtures import slurm_cluster, slurm_env  # noqa: E402,F401 (fixtures)
+from tests.slurm_fixtures import postgres_env, slurm_cluster, slurm_env  # noqa: E402,F401 (fixtures)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FVC_CORPUS_DIR = Path(os.environ.get("FVC_CORPUS_DIR", REPO_ROOT.parent / "shared" / "fvc-corpus"))

@@ -1,5 +1,6 @@
-"""Fixtures for the SLURM tests: a real single-node cluster (scripts/slurm-local.sh) for the
-session, and a Dagster instance + data root whose paths every SLURM job can see."""
+"""Fixtures for the SLURM tests: a real two-node cluster (scripts/slurm-local.sh, nodes n1 and
+n2) for the session, a real PostgreSQL server (scripts/postgres-local.sh), and a Dagster
+instance + data root whose paths every SLURM job can see."""
 
 import os
 import shutil
@@ -14,6 +15,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SLURM_LOCAL = REPO_ROOT / "scripts" / "slurm-local.sh"
+POSTGRES_LOCAL = REPO_ROOT / "scripts" / "postgres-local.sh"
+NODES = ("n1", "n2")
 SLURM_TOOLS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel")
 
 
@@ -21,6 +24,12 @@ SLURM_TOOLS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", 
 class LocalCluster:
     state_dir: Path
     conf: Path
+    nodes: tuple[str, ...] = NODES
+
+    def set_node_state(self, node: str, state: str, reason: str = "") -> None:
+        """``scontrol update nodename=N state=...`` (down ends the node's jobs: NODE_FAIL)."""
+        command = ["scontrol", "update", f"nodename={node}", f"state={state}"]
+        subprocess.run(command + ([f"reason={reason}"] if reason else []), check=True, capture_output=True)
 
     def squeue_ids(self) -> set[str]:
         done = subprocess.run(["squeue", "-h", "-o", "%A"], capture_output=True, text=True, check=True)
@@ -65,7 +74,8 @@ def _restore_env(old: dict[str, str | None]) -> None:
 
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Iterator[LocalCluster]:
-    """munged, slurmctld and slurmd for the whole session, from the project script, in a temp folder.
+    """munged, slurmctld and two slurmd (n1, n2) for the whole session, from the project script,
+    in a temp folder.
 
     Skips only when the SLURM or munge binaries are absent (``make test`` installs them).
     """
@@ -76,7 +86,8 @@ def slurm_cluster() -> Iterator[LocalCluster]:
         pytest.skip("the local SLURM cluster needs root (munged runs as user munge)")
     # Under /tmp, not pytest's 0700 tmp folders: the munge user must reach its own files.
     state = Path(tempfile.mkdtemp(prefix="fvc-slurm-"))
-    started = subprocess.run([str(SLURM_LOCAL), "up", str(state)], capture_output=True, text=True, timeout=120)
+    started = subprocess.run([str(SLURM_LOCAL), "up", str(state)], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "FVC_SLURM_NODES": str(len(NODES))})
     if started.returncode != 0:
         logs = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted((state / "log").glob("*.log")))
         subprocess.run([str(SLURM_LOCAL), "down", str(state)], capture_output=True, timeout=120)
@@ -87,6 +98,26 @@ def slurm_cluster() -> Iterator[LocalCluster]:
     finally:
         subprocess.run([str(SLURM_LOCAL), "down", str(state)], capture_output=True, timeout=120)
         _restore_env(old)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_env() -> Iterator[dict[str, str]]:
+    """A PostgreSQL server for the session from the project script (stopped by its pid):
+    the DAGSTER_PG_* variables and MLFLOW_TRACKING_URI it prints, as a dict."""
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        pytest.skip("PostgreSQL server not installed (scripts/install-system-deps.sh)")
+    state = Path(tempfile.mkdtemp(prefix="fvc-pg-"))
+    started = subprocess.run([str(POSTGRES_LOCAL), "up", str(state)], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "FVC_PG_PORT": "15432"})
+    try:
+        if started.returncode != 0:
+            raise RuntimeError(f"postgres-local.sh up failed:\n{started.stdout}{started.stderr}")
+        values = dict(line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines()
+                      if line.startswith("export "))
+        yield values
+    finally:
+        subprocess.run([str(POSTGRES_LOCAL), "down", str(state)], capture_output=True, timeout=120)
         shutil.rmtree(state, ignore_errors=True)
 
 

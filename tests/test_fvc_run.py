@@ -105,3 +105,25 @@ def test_demo_corpus_then_fvc_run(fvc_env, tmp_path):
     for job in ("train", "compare"):
         assert f"NOT RUN {job}: catalog did not succeed" in training.stdout
     assert not (data / "train").exists(), "no model trains on a split that failed its leakage check"
+
+
+def test_fvc_run_waits_for_the_run_that_dagsters_run_retries_start():
+    """A failed run that Dagster will retry is not an outcome yet: fvc run follows it to its retry."""
+    from dagster._core.utils import make_new_run_id
+
+    from fvc_assets.launch.client import WAITING, retry_of
+
+    with dg.instance_for_test(overrides={"run_retries": {"enabled": True, "max_retries": 1}}) as instance:
+        run = instance.add_run(dg.DagsterRun(job_name="video_pipeline", run_id=make_new_run_id()))
+        instance.report_run_failed(run)  # not a step's failure: the instance's run_retries take it
+        run = instance.get_run_by_id(run.run_id)
+        assert run.tags.get("dagster/will_retry") == "true"
+        assert retry_of(instance, run) is WAITING  # the daemon has not started the retry yet
+        retry = instance.add_run(dg.DagsterRun(job_name="video_pipeline", run_id=make_new_run_id(),
+                                               tags={"dagster/parent_run_id": run.run_id,
+                                                     "dagster/root_run_id": run.run_id}))
+        assert retry_of(instance, run) == retry.run_id
+    with dg.instance_for_test() as instance:  # no run_retries: a failure is final
+        run = instance.add_run(dg.DagsterRun(job_name="video_pipeline", run_id=make_new_run_id()))
+        instance.report_run_failed(run)
+        assert retry_of(instance, instance.get_run_by_id(run.run_id)) is None

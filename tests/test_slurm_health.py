@@ -123,3 +123,21 @@ def test_the_health_checks_of_one_poll_share_one_slurm_listing(handler, monkeypa
     clock[0] += 1.0  # the next poll
     assert handler.check_step_health(context(end_events=0)).is_healthy
     assert asked == [["7", "8"], ["7", "8"]]
+
+
+@pytest.mark.parametrize("state, retried", [("NODE_FAIL", True), ("PREEMPTED", True), ("CANCELLED", False),
+                                            ("TIMEOUT", False)])
+def test_only_a_job_lost_with_its_node_marks_the_run_for_dagsters_run_retry(handler, monkeypatch, state, retried):
+    """The cluster's fault, not the step's: the run may be retried elsewhere; a cancel or a time limit may not."""
+    slurm_says(monkeypatch, state)
+    ctx = context(end_events=0)
+    tagged = {}
+    ctx.instance.add_run_tags = lambda run_id, tags: tagged.update({run_id: tags})
+    ctx.instance.run_retries_enabled = True
+    result = handler.check_step_health(ctx)
+    assert not result.is_healthy and f"SLURM job 7 {state}" in result.unhealthy_reason
+    if retried:
+        assert tagged == {RUN_ID: {"dagster/retry_on_asset_or_op_failure": "true"}}
+        assert "marked for Dagster's run retry" in result.unhealthy_reason
+    else:
+        assert tagged == {} and "run retry" not in result.unhealthy_reason

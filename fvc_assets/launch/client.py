@@ -74,6 +74,28 @@ class Progress:
         self.bar.close()
 
 
+WAITING = object()  # a failed run whose retry is decided or launched but not yet visible
+RETRY_WAIT_S = 60.0
+
+
+def retry_of(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None | object:
+    """The run that Dagster's run retries (``run_retries`` in dagster.yaml) started for a failed
+    ``run``; None when there will be none; ``WAITING`` while the daemon has yet to start it."""
+    from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
+
+    if run.status != dg.DagsterRunStatus.FAILURE or not instance.run_retries_enabled:
+        return None
+    run = instance.get_run_by_id(run.run_id)  # the tag is set as the failure is stored
+    will_retry = run.tags.get(WILL_RETRY_TAG)
+    children = instance.get_run_ids(dg.RunsFilter(tags={PARENT_RUN_ID_TAG: run.run_id}), limit=1)
+    if children:
+        return children[0]
+    ended = instance.get_run_record_by_id(run.run_id).end_time or 0.0
+    if will_retry == "false" or time.time() - ended > RETRY_WAIT_S:
+        return None
+    return WAITING
+
+
 class QueueClient:
     """Submits runs and waits for them; ``--jobs`` and the daemon belong to one ``fvc run``."""
 
@@ -97,14 +119,27 @@ class QueueClient:
             self.in_flight.append(run_id)
         progress = Progress(job, len(submitted))
         outcomes = []
+        origin: dict[str, str] = {}  # a retry run -> the run this client submitted
         try:
             pending = set(submitted)
             while pending:
                 for run in self.instance.get_runs(dg.RunsFilter(run_ids=list(pending))):
                     if not run.is_finished:
                         continue
+                    retry = retry_of(self.instance, run)
+                    if retry is WAITING:
+                        continue
                     pending.discard(run.run_id)
                     self.in_flight.remove(run.run_id)
+                    if retry is not None:  # Dagster's run retry took it over: wait for that run instead
+                        submitted[retry] = submitted[run.run_id]
+                        origin[retry] = origin.get(run.run_id, run.run_id)
+                        pending.add(retry)
+                        self.in_flight.append(retry)
+                        progress.bar.write(f"  {job} {submitted[retry] or ''}: run {run.run_id} failed "
+                                           f"({failure_message(self.instance, run.run_id)}); Dagster retries it "
+                                           f"as run {retry}", file=sys.stdout)
+                        continue
                     success = run.status == dg.DagsterRunStatus.SUCCESS
                     outcome = RunOutcome(job, submitted[run.run_id], run.run_id, success,
                                          "" if success else failure_message(self.instance, run.run_id))
@@ -116,7 +151,7 @@ class QueueClient:
         finally:
             progress.close()
         order = {run_id: i for i, run_id in enumerate(submitted)}
-        return sorted(outcomes, key=lambda o: order[o.run_id])
+        return sorted(outcomes, key=lambda o: order[origin.get(o.run_id, o.run_id)])
 
     def _keep_daemon(self, pending: set[str]) -> None:
         """A daemon that was running when we started may stop: then start ours for the runs still queued."""

@@ -1,8 +1,10 @@
-"""The daemon ``fvc run`` starts when none is running: Dagster's run queue and run monitoring, nothing else.
+"""The daemon ``fvc run`` starts when none is running: Dagster's run queue, run monitoring and run retries.
 
-It is Dagster's own daemon controller with two of its daemons (the queued run
-coordinator, which starts queued runs up to ``max_concurrent_runs``, and run
-monitoring, which fails runs whose worker died and frees their pool slots).
+It is Dagster's own daemon controller with two or three of its daemons: the queued run
+coordinator, which starts queued runs up to ``max_concurrent_runs``; run monitoring,
+which fails runs whose worker died and frees their pool slots; and, when the instance
+enables ``run_retries`` (the cluster's does), the event-log consumer that re-executes
+failed runs it may retry.
 Sensors and automation are left to the full ``dagster-daemon`` (``fvc ui``):
 ``fvc run`` materialises what it was asked for, in the asset graph's order,
 and a sensor acting on the same videos at the same time would only race it.
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     from dagster._core.instance.ref import InstanceRef
     from dagster._core.workspace.load_target import WorkspaceFileTarget
     from dagster._daemon.controller import create_daemon_of_type, daemon_controller_from_instance
+    from dagster._daemon.auto_run_reexecution.event_log_consumer import EventLogConsumerDaemon
     from dagster._daemon.daemon import MonitoringDaemon
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
     from dagster._utils.interrupts import capture_interrupts, setup_interrupt_handlers
@@ -55,8 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     def daemons(instance):
         # A run that ends frees its slot for the next queued run within this interval: the one fixed
         # cost per run that the queue adds, so it is kept short (a look at the queue is one query).
-        return [QueuedRunCoordinatorDaemon(interval_seconds=args.dequeue_interval),
-                create_daemon_of_type(MonitoringDaemon.daemon_type(), instance)]
+        chosen = [QueuedRunCoordinatorDaemon(interval_seconds=args.dequeue_interval),
+                  create_daemon_of_type(MonitoringDaemon.daemon_type(), instance)]
+        if instance.run_retries_enabled:  # the instance's run_retries: re-executes failed runs it may retry
+            chosen.append(create_daemon_of_type(EventLogConsumerDaemon.daemon_type(), instance))
+        return chosen
 
     from fvc_assets.launch.daemon import ANOTHER_DAEMON_EXIT, lock_path
     from fvc_resources.locks import OutputBusy, exclusive_writer

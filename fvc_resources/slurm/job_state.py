@@ -22,6 +22,10 @@ FAILED_STATES = frozenset({
     "PREEMPTED", "REVOKED", "SPECIAL_EXIT",
 })
 
+# Terminal states in which the cluster, not the step, ended the job: the same step may well
+# succeed on another node, so the run is worth a retry (see SlurmStepHandler).
+NODE_LOSS_STATES = frozenset({"NODE_FAIL", "BOOT_FAIL", "PREEMPTED"})
+
 # What each failed state means, in words a person reading the run can act on.
 _MEANING = {
     "FAILED": "the job exited with a non-zero code",
@@ -63,6 +67,11 @@ class JobInfo:
         if self.state == "COMPLETED":
             return Health.COMPLETED
         return Health.FAILED  # FAILED_STATES, and any terminal state this module has not met
+
+    @property
+    def node_lost(self) -> bool:
+        """SLURM ended the job because of its node (failure, boot failure, preemption)."""
+        return self.state in NODE_LOSS_STATES
 
     def describe(self) -> str:
         """``SLURM job 12 TIMEOUT (TimeLimit, exit code 0:15): the job ran past its time limit ...``"""

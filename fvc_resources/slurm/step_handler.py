@@ -21,6 +21,7 @@ from dagster._core.executor.step_delegating.step_handler.base import (
     StepHandler,
     StepHandlerContext,
 )
+from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 
 from fvc_resources.slurm import slurm_cli
 from fvc_resources.slurm.job_state import Health, JobInfo
@@ -165,7 +166,8 @@ class SlurmStepHandler(StepHandler):
         elif info.health == Health.COMPLETED:
             what = f"{info.describe()}, but the step reported no result"
         else:
-            what = info.describe()
+            what = info.describe() + self._retry_if_node_lost(step_handler_context.instance,
+                                                              step_handler_context.execute_step_args.run_id, info)
         return CheckStepHealthResult.unhealthy(f"{what}. From {job.log}:\n{self._excerpt(job)}")
 
     def _job_info(self, job_id: str) -> JobInfo | None:
@@ -193,13 +195,29 @@ class SlurmStepHandler(StepHandler):
         if info is None or info.health != Health.FAILED:
             return  # the step's own error is the whole story
         self._explained.add(job.job_id)
+        retry = self._retry_if_node_lost(step_context.instance, run_id, info)
         DagsterEvent.engine_event(
             step_context,
-            f"{info.describe()}. From {job.log}:\n{self._excerpt(job)}",
+            f"{info.describe()}{retry}. From {job.log}:\n{self._excerpt(job)}",
             EngineEventData(metadata={JOB_ID_KEY: MetadataValue.text(job.job_id),
                                       "slurm_state": MetadataValue.text(info.state),
                                       LOG_KEY: MetadataValue.path(str(job.log))}),
         )
+
+    @staticmethod
+    def _retry_if_node_lost(instance, run_id: str, info: JobInfo) -> str:
+        """When SLURM ended the job because of its node, let Dagster's run retries take the run
+        (they skip runs whose steps failed, unless the run says otherwise): the daemon re-executes
+        it from the failure, and the step lands on a node that is up. A step that failed by itself,
+        or that someone cancelled, keeps its failure. Returns what to add to the failure's message."""
+        if not info.node_lost:
+            return ""
+        instance.add_run_tags(run_id, {RETRY_ON_ASSET_OR_OP_FAILURE_TAG: "true"})
+        if instance.run_retries_enabled:
+            return ("; the cluster lost the node, not the step: the run is marked for Dagster's run retry "
+                    "(run_retries), which re-executes it from this failure")
+        return ("; the cluster lost the node, not the step: re-execute the run from failure (this instance "
+                "has no run_retries to do it)")
 
     def _excerpt(self, job: SubmittedJob) -> str:
         return slurm_cli.log_excerpt(job.log, self.settings.log_tail_lines)
