@@ -367,9 +367,9 @@ def test_fvc_mlflow_ui_listens_only_on_the_host_it_was_given(mlflow_ui):
 
 
 def test_the_local_slurm_daemons_listen_on_loopback_only(slurm_cluster):
-    """scripts/slurm-local.sh binds slurmctld and slurmd to 127.0.0.1 (CommunicationParameters)."""
+    """scripts/slurm-local.sh binds slurmctld and each node's slurmd to 127.0.0.1 (CommunicationParameters)."""
     listening = {}
-    for name in ("slurmctld", "slurmd"):
+    for name in ("slurmctld", *(f"slurmd-{node}" for node in slurm_cluster.nodes)):
         pid = int((slurm_cluster.state_dir / "pids" / f"{name}.pid").read_text().split()[0])
         listening[name] = {(c.laddr.ip, c.laddr.port) for c in psutil.Process(pid).net_connections(kind="inet")
                            if c.status == psutil.CONN_LISTEN}

@@ -20,12 +20,13 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return parts
 
 
-def process_crash(instance: dg.DagsterInstance, run_id: str, step_key: str) -> str | None:
-    """What the executor said when a step's own process died (signal, exit code)."""
+def process_end(instance: dg.DagsterInstance, run_id: str, step_key: str) -> str | None:
+    """What the executor said when a step's own process died (signal, exit code) or SLURM ended its job
+    (``SLURM job 12 NODE_FAIL (...): ...``, written by the SLURM executor beside the step's failure)."""
     for record in instance.get_records_for_run(run_id, of_type=EventType.ENGINE_EVENT).records:
         entry = record.event_log_entry
         message = (entry.user_message or "").strip()
-        if entry.step_key == step_key and "child process for step" in message:
+        if entry.step_key == step_key and ("child process for step" in message or message.startswith("SLURM job ")):
             return message.splitlines()[0]
     return None
 
@@ -42,10 +43,11 @@ def step_failure(instance: dg.DagsterInstance, run_id: str) -> str | None:
         if error is None:
             continue
         # The user's exception is the cause of Dagster's "error occurred while executing the step".
-        if error.cls_name == "ChildProcessCrashException":  # the step's process died: say how
-            crash = process_crash(instance, run_id, event.step_key)
-            if crash:
-                return f"{event.step_key}: {crash}"
+        # The step's process died, or was interrupted because SLURM ended its job: say how.
+        if error.cls_name in ("ChildProcessCrashException", "DagsterExecutionInterruptedError"):
+            ended = process_end(instance, run_id, event.step_key)
+            if ended:
+                return f"{event.step_key}: {ended}"
         user = error.cause if error.cls_name == "DagsterExecutionStepExecutionError" and error.cause else error
         return f"{event.step_key}: {user.message.strip()}"
     return None
