@@ -149,7 +149,8 @@ def runs(slurm_cluster, postgres_env):
         local = subprocess.run([*FVC, "run", "--jobs", "2", *[f"--partition={k}" for k in compared]],
                                env=copy_env(local_home, local_data), capture_output=True, text=True, timeout=600)
         print(f"cluster run {cluster_seconds:.0f} s, local run of {LOCAL_VIDEOS} videos "
-              f"{time.monotonic() - started:.0f} s")
+              f"{time.monotonic() - started:.0f} s; the cluster run's summary:")
+        print("\n".join(line for line in out.splitlines() if " in " in line and "run(s)" in line))
         with dg.DagsterInstance.get() as instance:
             yield {"out": process.returncode, "stdout": out, "fault": fault, "instance": instance, "data": data,
                    "local": local, "local_data": local_data, "compared": compared,

@@ -20,6 +20,7 @@ from tests.conftest import REPO_ROOT
 
 FVC = [sys.executable, "-m", "fvc_assets.cli"]
 MODELS = ["logistic_regression", "xgboost", "naive_cnn", "x3d", "ensemble"]
+VIDEOS = 14  # the fewest demo videos (seed 0) whose five folds each hold both labels
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +30,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     home, data = root / "dagster_home", root / "data"
     env = {**os.environ, "DAGSTER_HOME": str(home), "FVC_DATA_DIR": str(data), "FVC_MODELS": " ".join(MODELS)}
-    subprocess.run([*FVC, "demo-corpus", "--out", str(data / "inbox"), "--videos", "20", "--seed", "0"],
+    subprocess.run([*FVC, "demo-corpus", "--out", str(data / "inbox"), "--videos", str(VIDEOS), "--seed", "0"],
                    env=env, check=True, capture_output=True)
     run = subprocess.run([*FVC, "run", "--jobs", "2"], env=env, capture_output=True, text=True, timeout=1500)
     return home, data, env, run
@@ -38,7 +39,7 @@ def trained(tmp_path_factory):
 def test_fvc_run_trains_every_model_and_fold_and_prints_the_comparison(trained):
     home, data, env, run = trained
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "20 video partition(s) run, 0 failed" in run.stdout
+    assert f"{VIDEOS} video partition(s) run, 0 failed" in run.stdout
     assert f"{1 + 5 * len(MODELS) + 1} training run(s), 0 failed" in run.stdout
     table = run.stdout.split("Model comparison")[1]
     for model in MODELS:
@@ -51,16 +52,16 @@ def test_duckdb_views_answer_questions_over_clips_folds_and_results(trained):
     _, data, _, _ = trained
     with duckdb.connect(str(data / "fvc.duckdb"), read_only=True) as db:
         clips = db.sql("SELECT * FROM clips").pl()
-        assert clips.height == 20 * 11
+        assert clips.height == VIDEOS * 11
         assert set(FEATURE_COLUMNS) <= set(clips.columns)
         assert {"label", "dup_group", "video_id", "augmentation", "clip_path", "scaled_path"} <= set(clips.columns)
         folds = db.sql("SELECT video_id, dup_group, fold FROM folds").pl()
-        assert folds.height == 20 and set(folds["fold"].to_list()) == {0, 1, 2, 3, 4}
+        assert folds.height == VIDEOS and set(folds["fold"].to_list()) == {0, 1, 2, 3, 4}
         # No group on both sides of a split, asked in SQL.
         assert db.sql("SELECT dup_group FROM folds GROUP BY dup_group HAVING count(DISTINCT fold) > 1").fetchall() == []
         held_out = db.sql("SELECT model, count(*) FROM predictions WHERE augmentation = 'original' "
                           "GROUP BY model ORDER BY model").fetchall()
-        assert held_out == sorted((m, 20) for m in MODELS)  # every video scored once per model, out of fold
+        assert held_out == sorted((m, VIDEOS) for m in MODELS)  # every video scored once per model, out of fold
         metrics = db.sql("SELECT DISTINCT metric FROM metrics").pl()["metric"].to_list()
         assert {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier"} <= set(metrics)
         finite = db.sql("SELECT count(*) FROM metrics WHERE metric IN ('accuracy','brier') AND isfinite(value)")
@@ -79,7 +80,7 @@ def test_fvc_duckdb_opens_in_older_duckdb_clients_and_the_readme_query_runs(trai
             "print(duckdb.__version__, db.sql('SELECT count(*) FROM clips').fetchone()[0])")
     old = subprocess.run([sys.executable, "-c", code, str(data / "fvc.duckdb")], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(oldest_python_client_path())})
-    assert old.stdout.split() == ["1.0.0", str(20 * 11)], old.stderr
+    assert old.stdout.split() == ["1.0.0", str(VIDEOS * 11)], old.stderr
 
     readme = (REPO_ROOT / "README.md").read_text()
     command = next(line for line in readme.splitlines() if line.startswith("duckdb -readonly data/fvc.duckdb"))
