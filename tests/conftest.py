@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 # One local SLURM cluster for the whole session, whichever modules use it.
+from tests.demo_run import demo_run  # noqa: E402,F401 (fixture)
 from tests.slurm_fixtures import postgres_env, slurm_cluster, slurm_env  # noqa: E402,F401 (fixtures)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -17,23 +17,17 @@ import pytest
 
 from fvc_assets.train.catalog import FEATURE_COLUMNS
 from tests.conftest import REPO_ROOT
+from tests.demo_run import MODELS, VIDEOS
 
 FVC = [sys.executable, "-m", "fvc_assets.cli"]
-MODELS = ["logistic_regression", "xgboost", "naive_cnn", "x3d", "ensemble"]
-VIDEOS = 14  # the fewest demo videos (seed 0) whose five folds each hold both labels
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    home, data = root / "dagster_home", root / "data"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "FVC_DATA_DIR": str(data), "FVC_MODELS": " ".join(MODELS)}
-    subprocess.run([*FVC, "demo-corpus", "--out", str(data / "inbox"), "--videos", str(VIDEOS), "--seed", "0"],
-                   env=env, check=True, capture_output=True)
-    run = subprocess.run([*FVC, "run", "--jobs", "2"], env=env, capture_output=True, text=True, timeout=1500)
-    return home, data, env, run
+def trained(demo_run):
+    """The session's local run of the demo corpus (tests/demo_run.py)."""
+    return demo_run.home, demo_run.data, demo_run.env, demo_run.run
 
 
 def test_fvc_run_trains_every_model_and_fold_and_prints_the_comparison(trained):

@@ -1,0 +1,61 @@
+"""One local ``fvc run`` of the demo corpus for the session, shared by the training end-to-end
+tests and the cluster test (which compares its outputs with this run's, byte for byte).
+
+In process on one machine, sqlite instance, the embedded MLflow store. The fixture keeps a
+copy of what the cluster test compares (per-video feature files, per-fold metrics) taken
+right after the run, because the training tests go on to add videos and retrain.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+FVC = [sys.executable, "-m", "fvc_assets.cli"]
+VIDEOS = 14  # the fewest demo videos (seed 0) whose five folds each hold both labels
+SEED = 0
+# One model of each kind (the others are tested on their own in test_deep_models /
+# test_feature_models), and both deterministic linear models, which the cluster test compares.
+MODELS = ["logistic_regression", "linear_svm", "xgboost", "naive_cnn", "x3d", "ensemble"]
+FEATURE_FILES = ("handcrafted_features.parquet", "scaled_features.parquet")
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    home: Path
+    data: Path
+    env: dict[str, str]
+    run: subprocess.CompletedProcess
+    inbox: Path  # the corpus as written, untouched
+    reference: Path  # videos/<key>/<feature file> and train/<model>/fold_<k>/metrics.parquet, as the run left them
+
+
+def write_demo_corpus(inbox: Path, env: dict[str, str]) -> None:
+    subprocess.run([*FVC, "demo-corpus", "--out", str(inbox), "--videos", str(VIDEOS), "--seed", str(SEED)],
+                   env=env, check=True, capture_output=True)
+
+
+def keep_reference(data: Path, reference: Path) -> None:
+    for path in [*(data / "videos").glob("*/*.parquet"), *(data / "train").glob("*/fold_*/metrics.parquet")]:
+        if path.parent.parent.name == "videos" and path.name not in FEATURE_FILES:
+            continue
+        target = reference / path.relative_to(data)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    root = tmp_path_factory.mktemp("demo-run")
+    home, data = root / "dagster_home", root / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_PG_", "MLFLOW_"))}
+    env.update(DAGSTER_HOME=str(home), FVC_DATA_DIR=str(data), FVC_MODELS=" ".join(MODELS), FVC_EXECUTOR="in_process")
+    write_demo_corpus(root / "corpus", env)
+    shutil.copytree(root / "corpus", data / "inbox")
+    run = subprocess.run([*FVC, "run", "--jobs", "2"], env=env, capture_output=True, text=True, timeout=1500)
+    keep_reference(data, root / "reference")
+    return DemoRun(home, data, env, run, root / "corpus", root / "reference")
