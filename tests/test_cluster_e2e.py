@@ -79,22 +79,18 @@ class NodeFault:
         while self.job is None:
             if self.stop.is_set() or time.monotonic() > deadline:
                 return
-            jobs = [job for job_id, job in scontrol_jobs().items() if int(job_id) > self.after]
-            # Late, when every video's run has started: the retry run then waits behind few queued runs,
-            # and n2 is back soon.
-            if sum(step_of(job["JobName"]) == "raw_videos" for job in jobs) < VIDEOS:
-                time.sleep(0.5)
+            candidate = self._long_step_running_on_n2()
+            if candidate is None:
+                time.sleep(0.2)
                 continue
-            for job in jobs:
-                running_for = time.time() - time.mktime(time.strptime(job.get("StartTime", "x"), "%Y-%m-%dT%H:%M:%S")) \
-                    if job.get("StartTime", "Unknown") not in ("Unknown", "None") else 0
-                # A step past its start-up (loading the code takes a few seconds).
-                if job["JobState"] == "RUNNING" and job.get("NodeList") == "n2" and running_for >= 4:
-                    self.job = job
-                    break
-            time.sleep(0.2)
-        self.cluster.set_node_state("n2", "down", DOWN_REASON)
-        self.downed = True
+            self.cluster.set_node_state("n2", "down", DOWN_REASON)
+            self.downed = True
+            ended = self._state_once_ended(candidate["JobId"])
+            if ended == "NODE_FAIL":
+                self.job = scontrol_jobs()[candidate["JobId"]]
+            else:  # it finished in the moment before the node went down: try again with another
+                self.cluster.set_node_state("n2", "resume")
+                self.downed = False
         with dg.DagsterInstance.get() as instance:
             while self.retry_job is None:
                 if self.stop.is_set() or time.monotonic() > deadline:
@@ -105,6 +101,31 @@ class NodeFault:
                             and job["JobState"] != "PENDING"):
                         self.retry_job = job
                 time.sleep(0.5)
+
+    def _long_step_running_on_n2(self) -> dict[str, str] | None:
+        """Late, when all but a few videos' runs have started (the retry run then waits behind few queued
+        runs, and n2 is back soon): a stage 1 or 3 step on n2 past its start-up (loading the code takes
+        seconds)."""
+        jobs = [job for job_id, job in scontrol_jobs().items() if int(job_id) > self.after]
+        if sum(step_of(job["JobName"]) == "raw_videos" for job in jobs) < VIDEOS - 4:
+            return None
+        for job in jobs:
+            if job["JobState"] != "RUNNING" or job.get("NodeList") != "n2" or \
+                    step_of(job["JobName"]) not in ("augmented_videos", "scaled_videos"):
+                continue
+            started = time.mktime(time.strptime(job["StartTime"], "%Y-%m-%dT%H:%M:%S"))
+            if time.time() - started >= 3:
+                return job
+        return None
+
+    @staticmethod
+    def _state_once_ended(job_id: str) -> str:
+        for _ in range(100):
+            state = scontrol_jobs()[job_id]["JobState"]
+            if state not in ("RUNNING", "COMPLETING"):
+                return state
+            time.sleep(0.1)
+        return state
 
 
 def copy_env(home: Path, data: Path, **extra: str) -> dict[str, str]:
