@@ -76,22 +76,24 @@ class NodeFault:
 
     def _inject(self) -> None:
         deadline = time.monotonic() + 600
-        while self.job is None:
-            if self.stop.is_set() or time.monotonic() > deadline:
-                return
-            candidate = self._long_step_running_on_n2()
-            if candidate is None:
-                time.sleep(0.2)
-                continue
-            self.cluster.set_node_state("n2", "down", DOWN_REASON)
-            self.downed = True
-            ended = self._state_once_ended(candidate["JobId"])
-            if ended == "NODE_FAIL":
-                self.job = scontrol_jobs()[candidate["JobId"]]
-            else:  # it finished in the moment before the node went down: try again with another
-                self.cluster.set_node_state("n2", "resume")
-                self.downed = False
         with dg.DagsterInstance.get() as instance:
+            while self.job is None:
+                if self.stop.is_set() or time.monotonic() > deadline:
+                    return
+                candidate = self._long_step_running_on_n2()
+                # Mid-step: the step has started its work and not reported its end (a job winds down
+                # for a second after its step's last event).
+                if candidate is None or self._step_events(instance, candidate) != [dg.DagsterEventType.STEP_START]:
+                    time.sleep(0.2)
+                    continue
+                self.cluster.set_node_state("n2", "down", DOWN_REASON)
+                self.downed = True
+                if self._state_once_ended(candidate["JobId"]) == "NODE_FAIL" and \
+                        self._wait_for_step_end(instance, candidate) == dg.DagsterEventType.STEP_FAILURE:
+                    self.job = scontrol_jobs()[candidate["JobId"]]
+                else:  # it finished in the moment before the node went down: try again with another
+                    self.cluster.set_node_state("n2", "resume")
+                    self.downed = False
             while self.retry_job is None:
                 if self.stop.is_set() or time.monotonic() > deadline:
                     return
@@ -101,6 +103,21 @@ class NodeFault:
                             and job["JobState"] != "PENDING"):
                         self.retry_job = job
                 time.sleep(0.5)
+
+    @staticmethod
+    def _step_events(instance, job: dict[str, str]) -> list:
+        """The start and end events (success, failure) the job's step has reported so far."""
+        types = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+        records = instance.get_records_for_run(job["Comment"], of_type=types).records
+        return [r.event_log_entry.dagster_event.event_type for r in records
+                if r.event_log_entry.step_key == step_of(job["JobName"])]
+
+    def _wait_for_step_end(self, instance, job: dict[str, str]):
+        for _ in range(120):
+            if (events := self._step_events(instance, job))[1:]:
+                return events[-1]
+            time.sleep(0.25)
+        return None
 
     def _long_step_running_on_n2(self) -> dict[str, str] | None:
         """Late, when all but a few videos' runs have started (the retry run then waits behind few queued
@@ -192,6 +209,8 @@ def test_the_step_on_the_lost_node_fails_with_the_reason_and_dagsters_retry_land
     assert failed_run.tags.get("dagster/will_retry") == "true"
     said = "\n".join((e.user_message or "") for e in events(instance, failed_run.run_id, dg.DagsterEventType.ENGINE_EVENT)
                      if e.step_key == step)
+    said += "\n".join(e.dagster_event.step_failure_data.error.message
+                       for e in events(instance, failed_run.run_id, dg.DagsterEventType.STEP_FAILURE) if e.step_key == step)
     assert f"SLURM job {fault.job['JobId']} NODE_FAIL" in said and "the node running the job failed" in said, said
     assert "marked for Dagster's run retry" in said
     assert scontrol_jobs()[fault.job["JobId"]]["JobState"] == "NODE_FAIL"
