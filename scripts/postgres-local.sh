@@ -50,13 +50,9 @@ pid_of() {  # the server's pid (first line of postmaster.pid), if that process i
 
 port_of() { sed -n 4p "$DATA/postmaster.pid"; }  # postmaster.pid line 4: the port
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port_from() {
-  local p="$1"
-  while ! port_free "$p"; do p=$((p + 1)); done
-  echo "$p"
-}
+# port_free, free_port_from
+# shellcheck source=scripts/loopback-ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/loopback-ports.sh"
 
 psql_admin() {  # psql as the superuser over the Unix socket (peer authentication)
   as_postgres "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$(port_of)" -d postgres "$@"

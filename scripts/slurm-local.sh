@@ -59,13 +59,9 @@ pid_of() {  # the recorded pid of a daemon, if that process is still alive
   echo "$pid"
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port_from() {
-  local p="$1"
-  while ! port_free "$p"; do p=$((p + 1)); done
-  echo "$p"
-}
+# port_free, free_port_from
+# shellcheck source=scripts/loopback-ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/loopback-ports.sh"
 
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds
   local limit="$1" what="$2"; shift 2
