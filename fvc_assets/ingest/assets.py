@@ -4,10 +4,10 @@
 import polars as pl
 
 import dagster as dg
-from fvc_assets.ingest.describe import describe_video
-from fvc_assets.ingest.manifest import find_manifests, read_manifest
+from fvc_assets.ingest.describe import describe_video, video_identity
+from fvc_assets.ingest.manifest import Manifest, find_manifests, read_manifest
 from fvc_assets.ingest.preview import markdown_image, write_preview
-from fvc_assets.ingest.registration import changed_since_registered, load_registry
+from fvc_assets.ingest.registration import Registration, changed_since_registered, load_registry
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import table_version
@@ -26,6 +26,21 @@ def video_failure(error: VideoError) -> dg.Failure:
     )
 
 
+def identify_video(storage: StorageResource, key: str) -> tuple[Registration, list[Manifest], dict]:
+    """What ``raw_videos`` knows of a video before decoding it: its registry record, the inbox's manifests,
+    and its label, cascades, platform and dup_group. Fails the step when the record is missing or the
+    file no longer holds the registered content."""
+    registry = load_registry(storage.registry_dir)
+    registration = registry.get(key)
+    if registration is None:
+        raise dg.Failure(description=f"video {key!r} has no registry record in {storage.registry_dir}")
+    changed = changed_since_registered(registration)
+    if changed:  # never describe new content under the old key
+        raise video_failure(VideoError(registration.path, changed))
+    manifests = [read_manifest(p) for p in find_manifests(storage.inbox_dir)]
+    return registration, manifests, video_identity(registration, manifests, registry)
+
+
 @dg.asset(
     partitions_def=videos_partitions,
     group_name="ingest",
@@ -41,16 +56,9 @@ def raw_videos(
     context: dg.AssetExecutionContext, storage: StorageResource, video: VideoResource
 ) -> dg.MaterializeResult:
     key = context.partition_key
-    registry = load_registry(storage.registry_dir)
-    registration = registry.get(key)
-    if registration is None:
-        raise dg.Failure(description=f"video {key!r} has no registry record in {storage.registry_dir}")
-    changed = changed_since_registered(registration)
-    if changed:  # never describe new content under the old key
-        raise video_failure(VideoError(registration.path, changed))
-    manifests = [read_manifest(p) for p in find_manifests(storage.inbox_dir)]
+    registration, manifests, identity = identify_video(storage, key)
     try:
-        row = describe_video(registration, manifests, registry)
+        row = describe_video(registration, identity)
         middle = next(iter(video.sample_frames(registration.path, 1)), None)
     except VideoError as error:
         raise video_failure(error) from error

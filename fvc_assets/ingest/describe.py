@@ -59,22 +59,16 @@ def group_index(registry: dict[str, Registration], manifests: list[Manifest]) ->
     return dup_groups(links, videos)
 
 
-def describe_video(
+def video_identity(
     registration: Registration,
     manifests: list[Manifest],
     registry: dict[str, Registration],
 ) -> dict:
-    """The ``raw_videos`` row of one video. Raises VideoError when the file is not a usable video."""
-    facts = probe(registration.path)
+    """Label, cascades, URLs, platform and dup_group of one registered video (no decoding)."""
     rows = rows_for_file(all_rows(manifests), registration.path)
     label = resolve_label(rows, registration.relpath)
     platforms = sorted({r.platform for r in rows if r.platform})
     return {
-        "video_id": registration.key,
-        "path": registration.path,
-        "relpath": registration.relpath,
-        "sha256": registration.sha256,
-        **{k: v for k, v in facts.as_dict().items() if k != "path"},
         "label": label.label,
         "label_source": label.source,
         "label_note": label.note,
@@ -82,4 +76,17 @@ def describe_video(
         "video_urls": sorted({r.video_url for r in rows if r.video_url}),
         "platform": platforms[0] if len(platforms) == 1 else ("mixed" if platforms else "unknown"),
         "dup_group": group_index(registry, manifests)[registration.key],
+    }
+
+
+def describe_video(registration: Registration, identity: dict) -> dict:
+    """The ``raw_videos`` row of one video. Raises VideoError when the file is not a usable video."""
+    facts = probe(registration.path)
+    return {
+        "video_id": registration.key,
+        "path": registration.path,
+        "relpath": registration.relpath,
+        "sha256": registration.sha256,
+        **{k: v for k, v in facts.as_dict().items() if k != "path"},
+        **identity,
     }
