@@ -80,7 +80,8 @@ def test_demo_corpus_then_fvc_run(fvc_env, tmp_path):
         assert metadata["cascade_ids"].value == row["cascade_id"]
         assert metadata["dup_group"].value == f"cascade:{row['cascade_id']}"
         assert metadata["width"].value > 0 and metadata["frame_count"].value > 0
-        assert "data:image/png;base64," in metadata["preview"].value
+        assert "data:image/jpeg;base64," in metadata["preview"].value
+        assert Path(metadata["preview_path"].value).read_bytes().startswith(b"\x89PNG")
         stored = pl.read_parquet(data / "videos" / key / "raw_video.parquet")
         assert stored["sha256"][0] == hashlib.sha256((inbox / row["path"]).read_bytes()).hexdigest()
 

@@ -3,6 +3,7 @@
 import shutil
 
 import dagster as dg
+from dagster_shared.serdes import serialize_value
 import polars as pl
 
 from fvc_assets.augment.assets import CLIPS_COMPLETE, augmented_videos, completeness
@@ -10,6 +11,7 @@ from fvc_assets.augment.clips import CLIPS_PER_VIDEO
 from fvc_assets.features.assets import FEATURES_COMPLETE, FEATURES_SANE, handcrafted_features
 from fvc_assets.features.handcrafted import HANDCRAFTED_FEATURES
 from fvc_assets.ingest.assets import raw_videos
+from fvc_assets.ingest.preview import PREVIEW_THUMBNAIL_BYTES, SHEET_THUMBNAIL_BYTES
 from fvc_assets.features.scaled_assets import SCALED_FEATURES_COMPLETE, SCALED_FEATURES_SANE, scaled_features
 from fvc_assets.ingest.registration import register_new_videos
 from fvc_assets.scale.assets import AUTOENCODER_FALLBACKS, SCALED_COMPLETE, scaled_videos
@@ -53,7 +55,14 @@ def test_stages_materialise_with_passing_checks_and_deterministic_features(tmp_p
     metadata = result.asset_materializations_for_node("augmented_videos")[0].metadata
     assert metadata["clips"].value == CLIPS_PER_VIDEO
     assert metadata["frames_written"].value == CLIPS_PER_VIDEO * 30
-    assert "data:image/png;base64," in metadata["contact_sheet"].value
+    assert "data:image/jpeg;base64," in metadata["contact_sheet"].value
+    assert (data / "videos" / key / "contact_sheet.png").read_bytes().startswith(b"\x89PNG")
+    # The event log keeps a thumbnail within its budget, not the full image: at the corpus's 5,199
+    # videos every kilobyte here is 5 MB of instance per pass.
+    assert len(serialize_value(metadata["contact_sheet"])) < SHEET_THUMBNAIL_BYTES * 4 / 3 + 200
+    preview = result.asset_materializations_for_node("raw_videos")[0].metadata["preview"]
+    assert "data:image/jpeg;base64," in preview.value
+    assert len(serialize_value(preview)) < PREVIEW_THUMBNAIL_BYTES * 4 / 3 + 200
 
     clips = pl.read_parquet(data / "videos" / key / "clips.parquet")
     assert clips.height == CLIPS_PER_VIDEO and set(clips["label"]) == {"fake"}

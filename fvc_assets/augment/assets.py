@@ -9,7 +9,7 @@ import dagster as dg
 from fvc_assets.augment.clips import CLIP_INDICES, CLIPS_PER_VIDEO, augment_video, clip_id
 from fvc_assets.augment.schema import ClipTable
 from fvc_assets.ingest.assets import raw_videos, video_failure
-from fvc_assets.ingest.preview import contact_sheet, markdown_image, write_preview
+from fvc_assets.ingest.preview import SHEET_THUMBNAIL_BYTES, contact_sheet, markdown_image, thumbnail_jpeg, write_preview
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import require_upstream, table_version
@@ -125,7 +125,8 @@ def augmented_videos(
 
     frames = [next(iter(sample_frames(storage.root / r["path"], 1)), None) for r in rows]
     sheet = contact_sheet([f.image for f in frames if f], [r["augmentation"] for r, f in zip(rows, frames) if f])
-    png = write_preview(storage.contact_sheet_path(key), sheet, max_side=640)
+    write_preview(storage.contact_sheet_path(key), sheet, max_side=640)
+    thumbnail = thumbnail_jpeg(sheet, 640, SHEET_THUMBNAIL_BYTES)
     return dg.MaterializeResult(
         metadata={
             **table_metadata(table),
@@ -135,7 +136,7 @@ def augmented_videos(
             "frames_per_second": round(float(table["frames"].sum()) / max(seconds, 1e-9), 1),
             "clip_table": dg.MetadataValue.path(str(storage.clip_table_path(key))),
             "contact_sheet_path": dg.MetadataValue.path(str(storage.contact_sheet_path(key))),
-            "contact_sheet": dg.MetadataValue.md(markdown_image(png, f"{key} clips")),
+            "contact_sheet": dg.MetadataValue.md(markdown_image(thumbnail, f"{key} clips")),
         },
         check_results=[
             completeness(key, rows, storage.root),

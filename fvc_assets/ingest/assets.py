@@ -6,7 +6,7 @@ import polars as pl
 import dagster as dg
 from fvc_assets.ingest.describe import describe_video, video_identity
 from fvc_assets.ingest.manifest import Manifest, find_manifests, read_manifest
-from fvc_assets.ingest.preview import markdown_image, write_preview
+from fvc_assets.ingest.preview import PREVIEW_THUMBNAIL_BYTES, markdown_image, thumbnail_jpeg, write_preview
 from fvc_assets.ingest.registration import Registration, changed_since_registered, load_registry
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
@@ -94,6 +94,8 @@ def raw_videos(
     if problems:
         metadata["manifest_problems"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in problems))
     if middle is not None:
-        png = write_preview(storage.preview_path(key), middle.image)
-        metadata["preview"] = dg.MetadataValue.md(markdown_image(png, key))
+        write_preview(storage.preview_path(key), middle.image)
+        thumbnail = thumbnail_jpeg(middle.image, 160, PREVIEW_THUMBNAIL_BYTES)
+        metadata["preview"] = dg.MetadataValue.md(markdown_image(thumbnail, key))
+        metadata["preview_path"] = dg.MetadataValue.path(str(storage.preview_path(key)))
     return dg.MaterializeResult(metadata=metadata, data_version=table_version(table))

@@ -1,4 +1,11 @@
-"""Small preview images for the Dagster UI."""
+"""Preview images: full-size PNG files beside the outputs, and small JPEG thumbnails for the Dagster UI.
+
+A thumbnail goes into the materialisation's metadata, which the event log keeps for every
+run of every partition; at the corpus's size (5,199 videos, each run again now and then)
+a 640-px PNG per event would make the instance gigabytes. So each thumbnail has a byte
+budget it is fitted into (quality first, then size), whatever the picture; the PNG file,
+linked in the same metadata, keeps the detail.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +35,36 @@ def write_preview(path: str | Path, image_rgb: np.ndarray, max_side: int = 240) 
     return data
 
 
+# Per image in event-log metadata (JPEG bytes; base64 makes them a third larger).
+# Dagster keeps output metadata twice (the step's output and the materialisation), so each counts double.
+PREVIEW_THUMBNAIL_BYTES = 3_000
+SHEET_THUMBNAIL_BYTES = 8_000
+_JPEG_QUALITIES = (80, 65, 50, 35)
+
+
+def thumbnail_jpeg(image_rgb: np.ndarray, max_side: int, max_bytes: int) -> bytes:
+    """A JPEG of the image, longer side at most ``max_side``, at most ``max_bytes``: the best quality that
+    fits, else the image made smaller until it fits (deterministic for a given image)."""
+    bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    side = max_side
+    while True:
+        h, w = bgr.shape[:2]
+        scale = min(1.0, side / max(h, w))
+        small = bgr if scale == 1.0 else cv2.resize(
+            bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        for quality in _JPEG_QUALITIES:
+            ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if not ok:
+                raise ValueError("JPEG encoding failed")
+            if len(buf) <= max_bytes or side <= 16:
+                return buf.tobytes()
+        side = max(16, int(min(side, max(h, w)) * 0.75))
+
+
 def markdown_image(data: bytes, alt: str) -> str:
-    """Markdown that shows a PNG inline in the Dagster UI's metadata panel."""
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(data).decode()})"
+    """Markdown that shows a PNG or JPEG inline in the Dagster UI's metadata panel."""
+    mime = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
+    return f"![{alt}](data:{mime};base64,{base64.b64encode(data).decode()})"
 
 
 def contact_sheet(images: list[np.ndarray], labels: list[str], tile: int = 160, columns: int = 4) -> np.ndarray:
