@@ -1,5 +1,6 @@
 """The inbox sensor: new files become partitions and run requests exactly once."""
 
+import json
 import shutil
 
 import dagster as dg
@@ -50,6 +51,11 @@ def test_new_files_become_partitions_and_runs_once(fvc_env, tmp_path):
     restarted = tick(instance, storage, third.cursor)
     assert restarted.run_requests == []
     assert len(load_registry(storage.registry_dir)) == 3
+    # The cursor names only the last tick's requests, not every video ever seen (the daemon
+    # stores it with every tick; at 5,199 videos a full list would be 150 KB a tick).
+    assert json.loads(third.cursor)["requested"] == ["third"]
+    assert json.loads(restarted.cursor)["requested"] == []
+    assert tick(instance, storage, restarted.cursor).run_requests == []
 
 
 def test_same_name_in_two_folders_gets_a_hash_suffixed_key(fvc_env):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fvc_assets.ingest.groups import dup_groups, url_node
-from fvc_assets.ingest.manifest import Manifest, ManifestRow, rows_for_file
+from fvc_assets.ingest.manifest import Manifest, ManifestRow, RowIndex
 from fvc_assets.ingest.registration import Registration
 from fvc_resources.video import probe
 
@@ -48,12 +48,14 @@ def all_rows(manifests: list[Manifest]) -> list[ManifestRow]:
     return [row for m in manifests for row in m.rows]
 
 
-def group_index(registry: dict[str, Registration], manifests: list[Manifest]) -> dict[str, str]:
+def group_index(registry: dict[str, Registration], manifests: list[Manifest],
+                rows: RowIndex | None = None) -> dict[str, str]:
     """dup_group of every registered video, over all manifests and all content hashes."""
-    rows = all_rows(manifests)
-    links = [(r.cascade_id, url_node(r.platform, r.platform_id, r.video_url)) for r in rows]
+    every_row = all_rows(manifests)
+    rows = rows or RowIndex(every_row)
+    links = [(r.cascade_id, url_node(r.platform, r.platform_id, r.video_url)) for r in every_row]
     videos = [
-        (key, reg.sha256, {r.cascade_id for r in rows_for_file(rows, reg.path)})
+        (key, reg.sha256, {r.cascade_id for r in rows.rows_for_file(reg.path)})
         for key, reg in registry.items()
     ]
     return dup_groups(links, videos)
@@ -65,7 +67,8 @@ def video_identity(
     registry: dict[str, Registration],
 ) -> dict:
     """Label, cascades, URLs, platform and dup_group of one registered video (no decoding)."""
-    rows = rows_for_file(all_rows(manifests), registration.path)
+    index = RowIndex(all_rows(manifests))
+    rows = index.rows_for_file(registration.path)
     label = resolve_label(rows, registration.relpath)
     platforms = sorted({r.platform for r in rows if r.platform})
     return {
@@ -75,7 +78,7 @@ def video_identity(
         "cascade_ids": sorted({r.cascade_id for r in rows}),
         "video_urls": sorted({r.video_url for r in rows if r.video_url}),
         "platform": platforms[0] if len(platforms) == 1 else ("mixed" if platforms else "unknown"),
-        "dup_group": group_index(registry, manifests)[registration.key],
+        "dup_group": group_index(registry, manifests, index)[registration.key],
     }
 
 

@@ -16,11 +16,19 @@ A registered path whose content changes later (size or mtime differ, then the ha
 *changed*: the new content becomes a new partition (the stem plus a hash suffix), the old
 partition keeps its outputs, and ``raw_videos`` of the old key refuses to read the new
 content. A file touched without a content change only has its mtime noted.
+
+Reading the registry must not cost a file per video on every sensor tick and every
+``raw_videos`` step (5,199 of them in FVC_dup), so each record written is also appended,
+as one line, to ``.index.jsonl`` (under an flock). A reader takes the index when it names
+exactly the records present (one directory listing, no record read); otherwise (a
+record claimed but not yet indexed, a record removed by hand) it rebuilds the index from
+the records. The records stay the truth; the index is only ever a copy of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -81,6 +89,7 @@ class InboxScan:
     rejected: list[Rejected] = field(default_factory=list)
     waiting: list[Waiting] = field(default_factory=list)
     changed: list[Changed] = field(default_factory=list)
+    registry: dict[str, Registration] = field(default_factory=dict)  # every record, after this scan
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -116,17 +125,83 @@ def scan_inbox(inbox: str | Path) -> tuple[list[Path], list[Rejected]]:
     return found, rejected
 
 
+INDEX_NAME = ".index.jsonl"
+_INDEX_LOCK = ".index.lock"
+
+
+def _record_keys(registry_dir: Path) -> set[str]:
+    return {e.name[:-5] for e in os.scandir(registry_dir) if e.name.endswith(".json") and not e.name.startswith(".")}
+
+
+def _read_index(registry_dir: Path) -> dict[str, Registration]:
+    """key -> its last indexed record; a last line still being appended is left out."""
+    try:
+        text = (registry_dir / INDEX_NAME).read_text()
+    except FileNotFoundError:
+        return {}
+    lines = text.split("\n")
+    complete = lines[:-1]  # what follows the last newline is an append in progress (or nothing)
+    if not complete:
+        return {}
+    return {d["key"]: Registration(**d) for d in json.loads("[" + ",".join(complete) + "]")}
+
+
+class _IndexLock:
+    """Appends to the index and rebuilds of it, one at a time."""
+
+    def __init__(self, registry_dir: Path):
+        self.path = registry_dir / _INDEX_LOCK
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def _index_line(registration: Registration) -> str:
+    return json.dumps(registration.as_dict(), sort_keys=True) + "\n"
+
+
+def _append_to_index(registry_dir: Path, registration: Registration) -> None:
+    with _IndexLock(registry_dir):
+        with open(registry_dir / INDEX_NAME, "a") as f:
+            f.write(_index_line(registration))
+
+
+def _rebuild_index(registry_dir: Path) -> dict[str, Registration]:
+    with _IndexLock(registry_dir):
+        out = {}
+        for record in sorted(registry_dir.glob("*.json")):
+            if record.name.startswith("."):
+                continue
+            data = json.loads(record.read_text())
+            out[data["key"]] = Registration(**data)
+        fd, tmp = tempfile.mkstemp(prefix=".index.tmp-", dir=registry_dir)
+        with os.fdopen(fd, "w") as f:
+            f.writelines(_index_line(r) for r in out.values())
+        os.replace(tmp, registry_dir / INDEX_NAME)
+    return out
+
+
 def load_registry(registry_dir: str | Path) -> dict[str, Registration]:
+    """key -> record of every registered video, sorted by key: from the index when it is complete."""
     registry_dir = Path(registry_dir)
     if not registry_dir.is_dir():
         return {}
-    out = {}
-    for record in sorted(registry_dir.glob("*.json")):
-        if record.name.startswith("."):
-            continue
-        data = json.loads(record.read_text())
-        out[data["key"]] = Registration(**data)
-    return out
+    index = _read_index(registry_dir)
+    if index.keys() != _record_keys(registry_dir):
+        index = _rebuild_index(registry_dir)
+    return dict(sorted(index.items()))
+
+
+def load_registration(registry_dir: str | Path, key: str) -> Registration | None:
+    """One video's record, read from its own file (what ``raw_videos`` needs of the registry for itself)."""
+    try:
+        return Registration(**json.loads((Path(registry_dir) / f"{key}.json").read_text()))
+    except FileNotFoundError:
+        return None
 
 
 def _claim(registry_dir: Path, registration: Registration) -> bool:
@@ -137,11 +212,12 @@ def _claim(registry_dir: Path, registration: Registration) -> bool:
         with os.fdopen(fd, "w") as f:
             json.dump(registration.as_dict(), f, indent=2, sort_keys=True)
         os.link(tmp, target)
-        return True
     except FileExistsError:
         return False
     finally:
         os.unlink(tmp)
+    _append_to_index(registry_dir, registration)
+    return True
 
 
 def latest_by_path(registry: dict[str, Registration]) -> dict[str, Registration]:
@@ -182,6 +258,8 @@ def register_inbox_files(inbox: str | Path, registry_dir: str | Path, settle_sec
             # Same content, new mtime: note it, so the file is not hashed again.
             noted = dataclasses.replace(known, size_bytes=after.st_size, mtime_ns=after.st_mtime_ns)
             write_json_atomic(registry_dir / f"{known.key}.json", noted.as_dict())
+            _append_to_index(registry_dir, noted)
+            registry[known.key] = latest[relpath] = noted
             continue
         while True:
             key = unique_key(path.stem, digest, registry)
@@ -194,6 +272,7 @@ def register_inbox_files(inbox: str | Path, registry_dir: str | Path, settle_sec
         scan.new.append(registration)
         if known is not None:
             scan.changed.append(Changed(str(path), known.key, key))
+    scan.registry = registry
     return scan
 
 
@@ -228,6 +307,7 @@ __all__ = [
     "changed_since_registered",
     "register_inbox_files",
     "file_sha256",
+    "load_registration",
     "load_registry",
     "register_new_videos",
     "sanitize_video_id",

@@ -2,10 +2,11 @@
 
 
 import json
+import os
 
 import dagster as dg
 from fvc_assets.ingest.manifest import manifest_problems
-from fvc_assets.ingest.registration import load_registry, register_inbox_files
+from fvc_assets.ingest.registration import register_inbox_files
 from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME, videos_partitions
 from fvc_resources.storage import StorageResource
 
@@ -30,14 +31,15 @@ def inbox_sensor_factory(job_name: str) -> dg.SensorDefinition:
                     "once each has stopped changing (storage: inbox_settle_seconds).",
     )
     def inbox_sensor(context: dg.SensorEvaluationContext, storage: StorageResource):
-        # Cursor: the keys this sensor has requested runs for, and the rejected files and manifest
-        # problems it already reported (each is logged once).
+        # Cursor: the keys whose runs the last tick requested, and the rejected files and manifest
+        # problems already reported (each is logged once). It never lists every video: the daemon
+        # stores it with every tick, four times a minute.
         cursor = json.loads(context.cursor) if context.cursor else {}
         requested = set(cursor.get("requested", []))
         reported = set(cursor.get("rejected", []))
 
         scan = register_inbox_files(storage.inbox_dir, storage.registry_dir, storage.inbox_settle_seconds)
-        registry = load_registry(storage.registry_dir)
+        registry = scan.registry
         to_add = sync_partitions(context.instance, list(registry))
         for item in scan.rejected:
             if item.path not in reported:
@@ -54,17 +56,19 @@ def inbox_sensor_factory(job_name: str) -> dg.SensorDefinition:
                 context.log.warning(f"manifest: {problem}")
                 reported.add(problem)
         # The daemon adds a tick's partitions before it records the tick's run requests and cursor,
-        # so a daemon killed in between leaves partitions whose runs this cursor never requested.
-        # Hence every partition this sensor adds is marked on disk first, and a marked key not in
-        # the cursor is requested (again): its run key makes the daemon create it at most once.
-        # Partitions added by `fvc run` carry no mark: their runs are fvc run's.
+        # so a daemon killed in between leaves partitions whose runs no stored cursor requested.
+        # Hence every partition this sensor adds is marked on disk first, and a marked key is
+        # requested until a stored cursor says its run was (its run key makes the daemon create
+        # it at most once); the mark goes then. Partitions `fvc run` adds carry no mark: their
+        # runs are fvc run's.
         marks = storage.registry_dir / SENSOR_MARKS
         marks.mkdir(exist_ok=True)
+        for k in requested:  # this cursor was stored, so the runs it names were requested
+            (marks / k).unlink(missing_ok=True)
         for k in to_add:
             (marks / k).touch()
-        to_run = [k for k in sorted(registry) if k not in requested and (marks / k).exists()]
-        requested.update(to_run)
-        new_cursor = json.dumps({"requested": sorted(requested), "rejected": sorted(reported)})
+        to_run = sorted(k for k in os.listdir(marks) if k in registry and k not in requested)
+        new_cursor = json.dumps({"requested": to_run, "rejected": sorted(reported)})
         if not to_add and not to_run:
             waiting = f"; waiting for {len(scan.waiting)} file(s) still being written" if scan.waiting else ""
             return dg.SensorResult(cursor=new_cursor, skip_reason=f"no new videos in the inbox{waiting}")

@@ -15,7 +15,7 @@ import polars as pl
 from fvc_assets.features.handcrafted import HANDCRAFTED_FEATURES
 from fvc_assets.features.scaled import SCALED_FEATURES
 from fvc_assets.ingest.describe import all_rows, group_index, resolve_label
-from fvc_assets.ingest.manifest import Manifest, rows_for_file
+from fvc_assets.ingest.manifest import Manifest, RowIndex
 from fvc_assets.ingest.registration import Registration
 
 FEATURE_COLUMNS: tuple[str, ...] = HANDCRAFTED_FEATURES + SCALED_FEATURES
@@ -56,11 +56,11 @@ def video_labels_and_groups(
     registry: dict[str, Registration], manifests: list[Manifest]
 ) -> pl.DataFrame:
     """video_id, label, label_source, label_note, dup_group, platform, cascade_ids: the global view."""
-    rows = all_rows(manifests)
-    groups = group_index(registry, manifests)
+    rows = RowIndex(all_rows(manifests))
+    groups = group_index(registry, manifests, rows)
     out = []
     for key, registration in sorted(registry.items()):
-        mine = rows_for_file(rows, registration.path)
+        mine = rows.rows_for_file(registration.path)
         label = resolve_label(mine, registration.relpath)
         platforms = sorted({r.platform for r in mine if r.platform})
         out.append({
