@@ -23,7 +23,8 @@ each size N, in a fresh process, data root and instance:
   (Dagster's ``evaluate_automation_conditions``), a tick after the first (nothing new);
 - **GraphQL**: a workspace from ``workspace.yaml`` (its own code server, as the webserver
   runs it): the asset page's query of ``handcrafted_features`` (partition keys, statuses,
-  the latest results of its checks), and launching a backfill of every partition.
+  its checks' partition statuses), ``fvc run``'s planning (which partitions are missing, failed or
+  stale: nothing, here), and launching a backfill of every partition.
 
 Growth is the value at the largest size over the value at the smallest; "per video" rows
 divide by N first, so 1.0 means linear in the corpus and no hidden cost per video.
@@ -84,8 +85,10 @@ def build_template(root: Path) -> None:
         assert result.success
         records = instance.all_logs(result.run_id)
         event_bytes = sum(len(serialize_value(r)) for r in records)
-        largest = sorted(((len(serialize_value(r)), r.dagster_event_type.value if r.dagster_event_type else "log")
-                          for r in records), reverse=True)[:3]
+        by_kind: dict[str, int] = {}
+        for r in records:
+            kind = r.dagster_event_type.value if r.dagster_event_type else "LOG_MESSAGE"
+            by_kind[kind] = by_kind.get(kind, 0) + len(serialize_value(r))
         asset_events = []
         for record in records:
             kind = record.dagster_event_type
@@ -104,7 +107,7 @@ def build_template(root: Path) -> None:
     }
     (root / "template.json").write_text(json.dumps({
         "key": key, "tables": tables, "event_bytes": event_bytes, "events": len(records),
-        "largest_events": largest, "asset_events": asset_events,
+        "bytes_by_kind": by_kind, "asset_events": asset_events,
     }))
 
 
@@ -242,6 +245,8 @@ def measure_size(root: Path, n: int, arrivals: int, template: dict) -> dict:
     out["report_events_s"] = time.perf_counter() - start
     out["instance_bytes_per_video"] = (directory_bytes(home) - before) / n
     out["event_bytes_per_video"] = template["event_bytes"]
+    out["asset_event_bytes_per_video"] = sum(
+        b for kind, b in template["bytes_by_kind"].items() if kind in ("ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION"))
 
     selection = dg.AssetSelection.assets(*[a for a in AUTOMATED_ASSETS if WITH_ENSEMBLE or a != "ensemble_results"])
     evaluation = {"cursor": None}
@@ -255,6 +260,7 @@ def measure_size(root: Path, n: int, arrivals: int, template: dict) -> dict:
     out["automation_tick_s"] = timed(automation_tick, repeat=2)
 
     out.update(graphql_costs(instance, keys))
+    out["instance_bytes"] = directory_bytes(home)
     instance.dispose()
     return out
 
@@ -278,10 +284,11 @@ query($path: [String!]!) {
       assetPartitionStatuses {
         ... on DefaultPartitionStatuses { materializedPartitions failedPartitions materializingPartitions }
       }
-      assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } }
+      assetChecksOrError { ... on AssetChecks { checks { name
+        partitionStatuses { ... on AssetCheckDefaultPartitionStatuses { succeededPartitions failedPartitions } }
+      } } }
     }
   }
-  assetCheckExecutions(assetKey: {path: $path}, checkName: "features_complete", limit: 25) { partition status }
 }"""
 
 LAUNCH_BACKFILL = """
@@ -297,15 +304,23 @@ def graphql_costs(instance, keys: list[str]) -> dict:
     from dagster._core.workspace.load_target import WorkspaceFileTarget
     from dagster_graphql.test.utils import execute_dagster_graphql
 
+    from fvc_assets.definitions import defs
+    from fvc_assets.jobs import VIDEO_PIPELINE_JOB
+    from fvc_assets.launch.plan import out_of_date
+
     target = WorkspaceFileTarget(paths=[str(REPO_ROOT / "workspace.yaml")])
     with WorkspaceProcessContext(instance, target, version="") as process_context:
-        context = process_context.create_request_context()
+        # Entered, as the webserver enters it for each request (dynamic partitions load through it).
+        context = process_context.create_request_context().__enter__()
 
         def asset_page():
             result = execute_dagster_graphql(context, ASSET_PAGE, {"path": ["handcrafted_features"]})
+            assert not result.errors, result.errors
             node = result.data["assetNodeOrError"]
             assert len(node["partitionKeysByDimension"][0]["partitionKeys"]) >= len(keys), result
             assert len(node["assetPartitionStatuses"]["materializedPartitions"]) == len(keys), result
+            checks = {c["name"]: c["partitionStatuses"] for c in node["assetChecksOrError"]["checks"]}
+            assert len(checks["features_complete"]["succeededPartitions"]) == len(keys), checks
 
         page = timed(asset_page, repeat=3)
         params = {"partitionNames": keys, "assetSelection": [{"path": [a]} for a in PER_VIDEO_ASSETS]}
@@ -315,8 +330,15 @@ def graphql_costs(instance, keys: list[str]) -> dict:
             kind = result.data["launchPartitionBackfill"]["__typename"]
             assert kind == "LaunchBackfillSuccess", result.data
 
+        def plan():
+            with process_context.create_request_context() as fresh:  # the stale-status cache starts empty
+                reasons = out_of_date(instance, fresh, defs, VIDEO_PIPELINE_JOB, keys)
+            assert not reasons, list(reasons.items())[:3]
+
+        planning = timed(plan)
         launch = timed(backfill)
-    return {"graphql_asset_page_s": page, "graphql_launch_backfill_s": launch}
+        context.__exit__(None, None, None)
+    return {"graphql_asset_page_s": page, "graphql_launch_backfill_s": launch, "fvc_run_planning_s": planning}
 
 
 # --- the table ----------------------------------------------------------------------------------------
@@ -334,10 +356,13 @@ ROWS = [
     ("catalog + folds per video (ms/video)", "catalog_and_folds_s", True, "<= 1.2x"),
     ("catalog, {arrivals} arrive (s)", "catalog_arrivals_s", False, ""),
     ("folds, {arrivals} arrive (s)", "folds_arrivals_s", False, ""),
-    ("event-log bytes per video run (KB)", "event_bytes_per_video", False, "< 50 KB"),
+    ("event-log bytes of one video's run (KB)", "event_bytes_per_video", False, "< 50 KB"),
+    ("  of which its materialisations and check results (KB)", "asset_event_bytes_per_video", False, ""),
     ("instance growth per video, its events re-reported (KB)", "instance_bytes_per_video", False, "<= 1.2x"),
+    ("instance size at the end (MB)", "instance_bytes", False, ""),
     ("stage5_automation tick (s)", "automation_tick_s", False, ""),
     ("GraphQL asset page (s)", "graphql_asset_page_s", False, ""),
+    ("fvc run planning, nothing to run (ms/video)", "fvc_run_planning_s", True, "<= 1.2x"),
     ("GraphQL launch backfill of all (ms/video)", "graphql_launch_backfill_s", True, "<= 1.2x"),
 ]
 
@@ -345,6 +370,8 @@ ROWS = [
 def format_value(key: str, value: float, per_video: bool, n: int) -> tuple[float, str]:
     if per_video:
         value = value / n
+    if key == "instance_bytes":
+        return value, f"{value / 2**20:.1f}"
     if key.endswith("_bytes_per_video") or key.endswith("_bytes"):
         return value, f"{value / 1024:.1f}"
     if per_video or key == "raw_videos_bookkeeping_s":
@@ -406,6 +433,9 @@ def main() -> None:
                               fresh_env(root))
             results.append(json.loads((root / "result.json").read_text()))
         print_results(results, args.arrivals)
+        kinds = json.loads(template.read_text())["bytes_by_kind"]
+        print("\nOne video's run in the event log, by event type (KB): "
+              + ", ".join(f"{k} {v / 1024:.1f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
 
 
 if __name__ == "__main__":

@@ -48,3 +48,27 @@ def test_a_line_still_being_appended_is_not_read(tmp_path):
     with open(registry_dir / INDEX_NAME, "a") as f:
         f.write('{"key": "half')  # an append in progress: no newline yet
     assert sorted(load_registry(registry_dir)) == ["v000", "v001"]
+
+
+def test_a_videos_step_reads_its_own_record_and_the_index_not_the_whole_registry(tmp_path, monkeypatch):
+    from fvc_assets.ingest.assets import identify_video
+    from fvc_resources.storage import StorageResource
+
+    inbox = tmp_path / "inbox"
+    make_inbox(inbox, 30)
+    # A manifest names v001 by platform id; v029 holds the same bytes under another name.
+    (inbox / "fvc.csv").write_text("cascade_id,video_url,label\nf7,https://www.youtube.com/watch?v=v001,fake\n")
+    (inbox / "v029.mp4").write_bytes((inbox / "v001.mp4").read_bytes())
+    storage = StorageResource(data_dir=str(tmp_path), inbox_settle_seconds=0)
+    register_new_videos(inbox, storage.registry_dir)
+    reads = []
+    original = pathlib.Path.read_text
+    monkeypatch.setattr(pathlib.Path, "read_text", lambda self, *a, **k: reads.append(self.name) or original(self, *a, **k))
+    registration, _, identity = identify_video(storage, "v029")
+    registry_reads = [name for name in reads if name.endswith((".json", ".jsonl"))]
+    assert sorted(registry_reads) == sorted(["v029.json", INDEX_NAME]), reads
+    assert registration.key == "v029"
+    # The identical file links it to v001's cascade although no manifest row names v029.
+    assert identity["dup_group"] == "cascade:f7" and identity["label"] == "unknown"
+    assert identify_video(storage, "v001")[2]["dup_group"] == "cascade:f7"
+    assert identify_video(storage, "v005")[2]["dup_group"].startswith("hash:")

@@ -7,7 +7,12 @@ import dagster as dg
 from fvc_assets.ingest.describe import describe_video, video_identity
 from fvc_assets.ingest.manifest import Manifest, find_manifests, read_manifest
 from fvc_assets.ingest.preview import PREVIEW_THUMBNAIL_BYTES, markdown_image, thumbnail_jpeg, write_preview
-from fvc_assets.ingest.registration import Registration, changed_since_registered, load_registry
+from fvc_assets.ingest.registration import (
+    Registration,
+    changed_since_registered,
+    load_registration,
+    registrations_with_content,
+)
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.upstream import table_version
@@ -29,16 +34,21 @@ def video_failure(error: VideoError) -> dg.Failure:
 def identify_video(storage: StorageResource, key: str) -> tuple[Registration, list[Manifest], dict]:
     """What ``raw_videos`` knows of a video before decoding it: its registry record, the inbox's manifests,
     and its label, cascades, platform and dup_group. Fails the step when the record is missing or the
-    file no longer holds the registered content."""
-    registry = load_registry(storage.registry_dir)
-    registration = registry.get(key)
+    file no longer holds the registered content.
+
+    Its own record and those of identical files are read, never the whole registry: the cost of a
+    video's step must not grow with the corpus. Its dup_group is therefore the one its manifests and
+    identical files give; ``video_catalog`` recomputes every group over all videos, and folds use that.
+    """
+    registration = load_registration(storage.registry_dir, key)
     if registration is None:
         raise dg.Failure(description=f"video {key!r} has no registry record in {storage.registry_dir}")
     changed = changed_since_registered(registration)
     if changed:  # never describe new content under the old key
         raise video_failure(VideoError(registration.path, changed))
     manifests = [read_manifest(p) for p in find_manifests(storage.inbox_dir)]
-    return registration, manifests, video_identity(registration, manifests, registry)
+    identical = {**registrations_with_content(storage.registry_dir, registration.sha256), key: registration}
+    return registration, manifests, video_identity(registration, manifests, identical)
 
 
 @dg.asset(
@@ -48,7 +58,8 @@ def identify_video(storage: StorageResource, key: str) -> tuple[Registration, li
     kinds={"video", "parquet"},
     description=(
         "One video from the inbox: container and codec facts (probe), content hash, label "
-        "(manifest, else real/ or fake/ folder, else unknown), FVC cascade, platform and dup_group."
+        "(manifest, else real/ or fake/ folder, else unknown), FVC cascade, platform and dup_group (from its "
+        "manifests and identical files; video_catalog recomputes groups over all videos)."
     ),
 )
 @sole_writer(lambda storage, c: [storage.raw_video_path(c.partition_key), storage.preview_path(c.partition_key)])

@@ -66,7 +66,8 @@ def video_identity(
     manifests: list[Manifest],
     registry: dict[str, Registration],
 ) -> dict:
-    """Label, cascades, URLs, platform and dup_group of one registered video (no decoding)."""
+    """Label, cascades, URLs, platform and dup_group of one registered video (no decoding); the group
+    over the manifests and the videos in ``registry``."""
     index = RowIndex(all_rows(manifests))
     rows = index.rows_for_file(registration.path)
     label = resolve_label(rows, registration.relpath)

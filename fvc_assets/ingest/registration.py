@@ -204,6 +204,24 @@ def load_registration(registry_dir: str | Path, key: str) -> Registration | None
         return None
 
 
+def registrations_with_content(registry_dir: str | Path, sha256: str) -> dict[str, Registration]:
+    """key -> record of every indexed video with this content hash: a text search of the index, which
+    parses only the matching lines (a video's step needs its duplicates, not all 5,199 records)."""
+    try:
+        text = (Path(registry_dir) / INDEX_NAME).read_text()
+    except FileNotFoundError:
+        return {}
+    needle, out, start = f'"sha256": "{sha256}"', {}, 0
+    while (found := text.find(needle, start)) != -1:
+        end = text.find("\n", found)
+        if end == -1:
+            break  # an append in progress
+        data = json.loads(text[text.rfind("\n", 0, found) + 1 : end])
+        out[data["key"]] = Registration(**data)
+        start = end
+    return out
+
+
 def _claim(registry_dir: Path, registration: Registration) -> bool:
     """Create the key's record iff the key is free. True when this call claimed it."""
     target = registry_dir / f"{registration.key}.json"
@@ -308,6 +326,7 @@ __all__ = [
     "register_inbox_files",
     "file_sha256",
     "load_registration",
+    "registrations_with_content",
     "load_registry",
     "register_new_videos",
     "sanitize_video_id",
