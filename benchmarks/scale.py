@@ -23,8 +23,9 @@ each size N, in a fresh process, data root and instance:
   (Dagster's ``evaluate_automation_conditions``), a tick after the first (nothing new);
 - **GraphQL**: a workspace from ``workspace.yaml`` (its own code server, as the webserver
   runs it): the asset page's query of ``handcrafted_features`` (partition keys, statuses,
-  its checks' partition statuses), ``fvc run``'s planning (which partitions are missing, failed or
-  stale: nothing, here), and launching a backfill of every partition.
+  its checks' partition statuses, which stay empty here: Dagster indexes a check's result per
+  partition only from runs, not from runless reports), ``fvc run``'s planning (the stale status of each asset of each
+  partition, as ``fvc_assets.launch.plan`` asks it), and launching a backfill of every partition.
 
 Growth is the value at the largest size over the value at the smallest; "per video" rows
 divide by N first, so 1.0 means linear in the corpus and no hidden cost per video.
@@ -306,7 +307,7 @@ def graphql_costs(instance, keys: list[str]) -> dict:
 
     from fvc_assets.definitions import defs
     from fvc_assets.jobs import VIDEO_PIPELINE_JOB
-    from fvc_assets.launch.plan import out_of_date
+    from fvc_assets.launch.plan import job_assets, last_run_failed
 
     target = WorkspaceFileTarget(paths=[str(REPO_ROOT / "workspace.yaml")])
     with WorkspaceProcessContext(instance, target, version="") as process_context:
@@ -319,8 +320,7 @@ def graphql_costs(instance, keys: list[str]) -> dict:
             node = result.data["assetNodeOrError"]
             assert len(node["partitionKeysByDimension"][0]["partitionKeys"]) >= len(keys), result
             assert len(node["assetPartitionStatuses"]["materializedPartitions"]) == len(keys), result
-            checks = {c["name"]: c["partitionStatuses"] for c in node["assetChecksOrError"]["checks"]}
-            assert len(checks["features_complete"]["succeededPartitions"]) == len(keys), checks
+            assert {c["name"] for c in node["assetChecksOrError"]["checks"]} >= {"features_complete"}, node
 
         page = timed(asset_page, repeat=3)
         params = {"partitionNames": keys, "assetSelection": [{"path": [a]} for a in PER_VIDEO_ASSETS]}
@@ -331,9 +331,16 @@ def graphql_costs(instance, keys: list[str]) -> dict:
             assert kind == "LaunchBackfillSuccess", result.data
 
         def plan():
+            # What `fvc run` asks per partition (fvc_assets.launch.plan.out_of_date): the stale status of
+            # each of the job's assets, here of all five whatever the verdict (the copied events' lineage
+            # tags point at the template's partition, so the verdict itself means nothing here).
             with process_context.create_request_context() as fresh:  # the stale-status cache starts empty
-                reasons = out_of_date(instance, fresh, defs, VIDEO_PIPELINE_JOB, keys)
-            assert not reasons, list(reasons.items())[:3]
+                last_run_failed(instance, VIDEO_PIPELINE_JOB)
+                resolver = fresh.stale_status_loader
+                assets = job_assets(defs, VIDEO_PIPELINE_JOB)
+                for key in keys:
+                    for asset in assets:
+                        resolver.get_status(asset, key)
 
         planning = timed(plan)
         launch = timed(backfill)

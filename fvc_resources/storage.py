@@ -4,6 +4,7 @@ Layout under the data root (``data_dir``; the definitions set it from ``$FVC_DAT
 
     inbox/                 videos (and FVC manifests) land here; never modified
     registry/<key>.json    one record per registered video (key -> file, hash)
+    registry/.index.jsonl  every record, one line each (what readers load; rebuilt from the records)
     registry/.inbox_sensor/<key>  the inbox sensor added this key's partition (its run is the sensor's)
     videos/<key>/          everything derived from one video partition
         raw_video.parquet  ingest: probe, labels, groups
