@@ -85,14 +85,12 @@ def build_template(root: Path) -> None:
         result = defs.resolve_job_def(VIDEO_PIPELINE_JOB).execute_in_process(instance=instance, partition_key=key)
         assert result.success
         records = instance.all_logs(result.run_id)
-        event_bytes = sum(len(serialize_value(r)) for r in records)
         by_kind: dict[str, int] = {}
-        for r in records:
-            kind = r.dagster_event_type.value if r.dagster_event_type else "LOG_MESSAGE"
-            by_kind[kind] = by_kind.get(kind, 0) + len(serialize_value(r))
         asset_events = []
         for record in records:
             kind = record.dagster_event_type
+            name = kind.value if kind else "LOG_MESSAGE"
+            by_kind[name] = by_kind.get(name, 0) + len(serialize_value(record))
             if kind == DagsterEventType.ASSET_MATERIALIZATION:
                 asset_events.append({"kind": "materialization",
                                      "event": serialize_value(record.asset_materialization)})
@@ -107,7 +105,7 @@ def build_template(root: Path) -> None:
         "scaled_features": str(storage.scaled_features_path(key)),
     }
     (root / "template.json").write_text(json.dumps({
-        "key": key, "tables": tables, "event_bytes": event_bytes, "events": len(records),
+        "key": key, "tables": tables, "event_bytes": sum(by_kind.values()),
         "bytes_by_kind": by_kind, "asset_events": asset_events,
     }))
 

@@ -44,6 +44,12 @@ def resolve_label(rows: list[ManifestRow], relpath: str) -> LabelInfo:
     return LabelInfo("unknown", "none")
 
 
+def platform_of(rows: list[ManifestRow]) -> str:
+    """The platform of a video's manifest rows: the one they name, ``mixed``, or ``unknown``."""
+    platforms = sorted({r.platform for r in rows if r.platform})
+    return platforms[0] if len(platforms) == 1 else ("mixed" if platforms else "unknown")
+
+
 def all_rows(manifests: list[Manifest]) -> list[ManifestRow]:
     return [row for m in manifests for row in m.rows]
 
@@ -71,14 +77,13 @@ def video_identity(
     index = RowIndex(all_rows(manifests))
     rows = index.rows_for_file(registration.path)
     label = resolve_label(rows, registration.relpath)
-    platforms = sorted({r.platform for r in rows if r.platform})
     return {
         "label": label.label,
         "label_source": label.source,
         "label_note": label.note,
         "cascade_ids": sorted({r.cascade_id for r in rows}),
         "video_urls": sorted({r.video_url for r in rows if r.video_url}),
-        "platform": platforms[0] if len(platforms) == 1 else ("mixed" if platforms else "unknown"),
+        "platform": platform_of(rows),
         "dup_group": group_index(registry, manifests, index)[registration.key],
     }
 

@@ -172,12 +172,8 @@ def _append_to_index(registry_dir: Path, registration: Registration) -> None:
 
 def _rebuild_index(registry_dir: Path) -> dict[str, Registration]:
     with _IndexLock(registry_dir):
-        out = {}
-        for record in sorted(registry_dir.glob("*.json")):
-            if record.name.startswith("."):
-                continue
-            data = json.loads(record.read_text())
-            out[data["key"]] = Registration(**data)
+        records = (load_registration(registry_dir, key) for key in sorted(_record_keys(registry_dir)))
+        out = {r.key: r for r in records if r is not None}  # None: removed since the listing
         fd, tmp = tempfile.mkstemp(prefix=".index.tmp-", dir=registry_dir)
         with os.fdopen(fd, "w") as f:
             f.writelines(_index_line(r) for r in out.values())

@@ -14,7 +14,7 @@ import polars as pl
 
 from fvc_assets.features.handcrafted import HANDCRAFTED_FEATURES
 from fvc_assets.features.scaled import SCALED_FEATURES
-from fvc_assets.ingest.describe import all_rows, group_index, resolve_label
+from fvc_assets.ingest.describe import all_rows, group_index, platform_of, resolve_label
 from fvc_assets.ingest.manifest import Manifest, RowIndex
 from fvc_assets.ingest.registration import Registration
 
@@ -62,14 +62,13 @@ def video_labels_and_groups(
     for key, registration in sorted(registry.items()):
         mine = rows.rows_for_file(registration.path)
         label = resolve_label(mine, registration.relpath)
-        platforms = sorted({r.platform for r in mine if r.platform})
         out.append({
             "video_id": key,
             "label": label.label,
             "label_source": label.source,
             "label_note": label.note,
             "dup_group": groups[key],
-            "platform": platforms[0] if len(platforms) == 1 else ("mixed" if platforms else "unknown"),
+            "platform": platform_of(mine),
             "cascade_ids": ",".join(sorted({r.cascade_id for r in mine})),
         })
     schema = {c: pl.String for c in
