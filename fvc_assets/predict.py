@@ -100,7 +100,7 @@ def load_fold_model(folder: Path, name: str, allow_pickle: bool = False):
     """A trained fold model; pickled model files (older versions) only with ``allow_pickle``."""
     from fvc_assets.train.models.feature_model import FeatureModel
 
-    settings = TrainSettings(**json.loads((folder / MODEL_INFO).read_text())["settings"])
+    settings = TrainSettings.from_saved(json.loads((folder / MODEL_INFO).read_text())["settings"])
     model = build_model(name, settings)
     if isinstance(model, FeatureModel):
         model.load(folder, allow_pickle=allow_pickle)

@@ -22,16 +22,29 @@ class TrainingResource(dg.ConfigurableResource):
     threads: int | None = None
     backbone: str | None = Field(default=None, description="timm ViT name for vit_gru / vit_transformer")
     pretrained: bool | None = Field(default=None, description="load pretrained weights (hub or weights_path)")
-    weights_path: str | None = None
+    weights_paths: dict[str, str] | None = Field(
+        default=None, description="model name -> local weights file, used when pretrained (e.g. vit_gru, x3d)")
     frames: int | None = None
+    slowfast_frames: int | None = Field(default=None, description="SlowFast's fast-path frames per clip")
+    slowfast_alpha: int | None = Field(default=None, description="fast / slow frame ratio of SlowFast")
     image_size: int | None = None
     epochs: int | None = None
     batch_size: int | None = None
     grad_accum_steps: int | None = None
+    optimizer: str | None = Field(default=None, description="adam (the default) | adamw")
     lr: float | None = None
     weight_decay: float | None = None
+    lr_schedule: str | None = Field(default=None, description="constant | cosine")
+    warmup_steps: int | None = Field(default=None, description="optimizer steps of linear warm-up")
+    balanced_sampler: bool | None = Field(default=None, description="batches half real, half fake")
+    log_every_steps: int | None = Field(default=None, description="optimizer steps between training records")
     model_depth: int | None = None
+    x3d_width_factor: float | None = None
+    x3d_depth_factor: float | None = None
     max_augmented_per_video: int | None = None
+    inner_folds: bool | None = Field(
+        default=None, description="nested CV: each model also trains on the inner splits of its training folds "
+                                  "(for unbiased model selection and the ensemble)")
 
     def settings(self) -> TrainSettings:
         profile = self.profile

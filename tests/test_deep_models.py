@@ -59,10 +59,10 @@ def test_an_interrupted_fold_resumes_from_its_checkpoint(clips, tmp_path, monkey
     original_checkpoint = DeepModel._checkpoint
     saved = []
 
-    def checkpoint_then_die(self, path, fingerprint, epoch, optimizer, scaler):
-        original_checkpoint(self, path, fingerprint, epoch, optimizer, scaler)
-        saved.append(epoch)
-        if epoch == 1:
+    def checkpoint_then_die(self, path, state):
+        original_checkpoint(self, path, state)
+        saved.append(state["epoch"])
+        if state["epoch"] == 1:
             raise Interrupt  # as if the step were killed after its second epoch was saved
 
     monkeypatch.setattr(DeepModel, "_checkpoint", checkpoint_then_die)
@@ -87,7 +87,7 @@ def test_vit_loads_pretrained_weights_from_a_local_file(tmp_path):
 
     source = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=2, img_size=32)
     torch.save(source.state_dict(), tmp_path / "vit.pth")
-    settings = dataclasses.replace(TINY, pretrained=True, weights_path=str(tmp_path / "vit.pth"))
+    settings = dataclasses.replace(TINY, pretrained=True, weights_paths={"vit_gru": str(tmp_path / "vit.pth")})
     model = build_model("vit_gru", settings)
     net = model.network()
     assert torch.equal(net.backbone.patch_embed.proj.weight, source.patch_embed.proj.weight)
@@ -102,7 +102,7 @@ def test_pretrained_without_reachable_weights_fails_clearly(tmp_path, monkeypatc
         build_model("vit_gru", dataclasses.replace(TINY, pretrained=True)).network()
     with pytest.raises(PretrainedWeightsError, match="x3d: pretrained weights could not be loaded from .*missing.pth"):
         build_model("x3d", dataclasses.replace(TINY, pretrained=True,
-                                                weights_path=str(tmp_path / "missing.pth"))).network()
+                                                weights_paths={"x3d": str(tmp_path / "missing.pth")})).network()
 
 
 def test_video_network_loads_a_local_checkpoint(tmp_path):
@@ -110,7 +110,7 @@ def test_video_network_loads_a_local_checkpoint(tmp_path):
 
     first = build_model("x3d", TINY).network()
     torch.save(first.state_dict(), tmp_path / "x3d.pth")
-    second = build_model("x3d", dataclasses.replace(TINY, pretrained=True, weights_path=str(tmp_path / "x3d.pth")))
+    second = build_model("x3d", dataclasses.replace(TINY, pretrained=True, weights_paths={"x3d": str(tmp_path / "x3d.pth")}))
     net = second.network()
     for key, value in first.state_dict().items():
         assert torch.equal(net.state_dict()[key], value), key
@@ -134,4 +134,4 @@ def test_weights_for_another_size_are_refused_not_half_loaded(tmp_path):
     torch.save(wider.state_dict(), tmp_path / "x3d_wide.pth")
     with pytest.raises(PretrainedWeightsError, match="another architecture or size"):
         build_model("x3d", dataclasses.replace(TINY, pretrained=True,
-                                                weights_path=str(tmp_path / "x3d_wide.pth"))).network()
+                                                weights_paths={"x3d": str(tmp_path / "x3d_wide.pth")})).network()

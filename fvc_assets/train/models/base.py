@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -19,6 +20,12 @@ class FitContext:
     frames_cache: Path  # decoded-frame cache shared by every deep model and fold
     log: Callable[[str], None] = print
     info: dict = field(default_factory=dict)  # filled by fit: epochs run, resumed from, ...
+    # Training curves: (metric, value, timestamp in ms, step), as MLflow keeps a metric's history.
+    history: list[tuple[str, float, int, int]] = field(default_factory=list)
+
+    def record(self, step: int, **metrics: float) -> None:
+        now = int(time.time() * 1000)
+        self.history.extend((name, float(value), now, int(step)) for name, value in metrics.items())
 
 
 class TrainableModel(Protocol):

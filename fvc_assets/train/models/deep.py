@@ -1,23 +1,37 @@
 """The training loop every frame model shares.
 
-AdamW (lr and weight decay from the settings), class-balanced BCE loss
-(positive weight = negatives / positives), gradient accumulation, mixed
-precision on CUDA, and a checkpoint after every epoch: a fold that is
-interrupted resumes from its last finished epoch, provided the settings and
-the training clips are the same.
+Adam (lr 1e-4, weight decay 1e-4 as L2) by default, AdamW as an option; a
+constant or cosine learning rate with optional linear warm-up; class-balanced
+BCE loss (positive weight = negatives / positives), or batches drawn half real
+and half fake instead; gradient accumulation; mixed precision on CUDA; and a
+checkpoint after every epoch (network, optimizer, scaler, schedule and the
+curves so far): a fold that is interrupted resumes from its last finished
+epoch, provided the settings and the training clips are the same.
+
+Training is watched, not trusted: every ``log_every_steps`` optimizer steps
+and at each epoch's end the loop records the training loss, the gradient norm,
+the learning rate and the logits' mean, std, min, max and number of distinct
+values, plus the parameter counts at the start (``FitContext.record``: MLflow
+metric history with real timestamps, and the step's log). A network whose
+logits all agree, or whose gradients vanish, shows it there and in
+``fold_results``' collapse check.
+
+Inputs are uint8 letterboxed frames; each network normalises them with the
+mean and std its weights were trained with (``normalisation``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from fvc_assets.train.frames import clip_frames
+from fvc_assets.train.frames import clip_frames, load_clip_frames
 from fvc_assets.train.models.base import FitContext
 from fvc_core.train_settings import TrainSettings
 from fvc_resources.atomic import atomic_path
@@ -26,7 +40,8 @@ CHECKPOINT = "checkpoint.pt"
 MODEL_FILE = "model.pt"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
+KINETICS_MEAN = (0.45, 0.45, 0.45)  # pytorchvideo's Kinetics models
+KINETICS_STD = (0.225, 0.225, 0.225)
 
 MIN_PRETRAINED_SHARE = 0.9
 
@@ -55,8 +70,8 @@ def training_clips(train: pl.DataFrame, per_video: int, seed: int) -> pl.DataFra
     return pl.concat([originals, chosen.select(originals.columns)]).sort("clip_id")
 
 
-# Bump when a network or the training loop changes, so old checkpoints are not resumed into new code.
-CODE_VERSION = "1"
+# Bump when a network, its inputs or the training loop change, so old checkpoints are not resumed into new code.
+CODE_VERSION = "2"  # 2: letterboxed inputs, specified heads, Adam, diagnostics
 
 
 def data_fingerprint(dataset: "FrameDataset") -> str:
@@ -66,7 +81,7 @@ def data_fingerprint(dataset: "FrameDataset") -> str:
 
 
 class FrameDataset:
-    """torch Dataset over cached frame files: (T, 3, S, S) float normalised, label."""
+    """torch Dataset over cached frame files: (T, 3, S, S) uint8, label."""
 
     def __init__(self, files: list[Path], labels: np.ndarray):
         self.files, self.labels = files, labels
@@ -77,10 +92,87 @@ class FrameDataset:
     def __getitem__(self, i):
         import torch
 
-        frames = torch.from_numpy(np.load(self.files[i])).permute(0, 3, 1, 2).float().div_(255.0)
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        return (frames - mean) / std, torch.tensor(float(self.labels[i]))
+        frames, _ = load_clip_frames(self.files[i])
+        return torch.from_numpy(frames).permute(0, 3, 1, 2), torch.tensor(float(self.labels[i]))
+
+    def padding_share(self) -> float:
+        """Mean share of each input square that is letterbox padding."""
+        shares = []
+        for file in self.files:
+            frames, (top, bottom, left, right) = load_clip_frames(file)
+            size = frames.shape[1]
+            shares.append(1 - (size - top - bottom) * (size - left - right) / (size * size))
+        return float(np.mean(shares)) if shares else 0.0
+
+
+def balanced_batches(labels: np.ndarray, batch_size: int, generator) -> list[list[int]]:
+    """One epoch of batches, each half real and half fake (the smaller class is cycled), as many
+    batches as plain shuffling would give; seeded by the torch ``generator``."""
+    import torch
+
+    by_class = [np.flatnonzero(labels == c) for c in (0, 1)]
+    orders = [c[torch.randperm(len(c), generator=generator).numpy()] for c in by_class]
+    half = max(1, batch_size // 2)
+    batches, cursor = [], [0, 0]
+    for _ in range(math.ceil(len(labels) / batch_size)):
+        batch = []
+        for c, take in ((0, batch_size - half), (1, half)):
+            for _ in range(take):
+                batch.append(int(orders[c][cursor[c] % len(orders[c])]))
+                cursor[c] += 1
+        batches.append(batch)
+    return batches
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """Multiplier of the base learning rate at optimizer step ``step`` (0-based)."""
+    if warmup_steps and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "cosine":
+        span = max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup_steps) / span)))
+    return 1.0
+
+
+def make_optimizer(net, settings: TrainSettings):
+    import torch
+
+    params = [p for p in net.parameters() if p.requires_grad]
+    kind = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
+    return kind(params, lr=settings.lr, weight_decay=settings.weight_decay)
+
+
+class Diagnostics:
+    """Running training statistics over a window of batches: loss, gradient norm, logits."""
+
+    def __init__(self):
+        self.losses: list[float] = []
+        self.grad_norms: list[float] = []
+        self.logits: list[np.ndarray] = []
+
+    def add_batch(self, loss: float, logits) -> None:
+        self.losses.append(loss)
+        self.logits.append(logits.detach().float().cpu().numpy().ravel())
+
+    def summary(self, lr: float) -> dict[str, float]:
+        logits = np.concatenate(self.logits) if self.logits else np.zeros(0)
+        finite = logits[np.isfinite(logits)]
+        return {
+            "train_loss": float(np.mean(self.losses)) if self.losses else math.nan,
+            "grad_norm": float(np.mean(self.grad_norms)) if self.grad_norms else math.nan,
+            "lr": lr,
+            "logit_mean": float(finite.mean()) if finite.size else math.nan,
+            "logit_std": float(finite.std()) if finite.size else math.nan,
+            "logit_min": float(finite.min()) if finite.size else math.nan,
+            "logit_max": float(finite.max()) if finite.size else math.nan,
+            "distinct_logits": float(len(np.unique(logits))),
+        }
+
+
+def describe(stats: dict[str, float]) -> str:
+    return (f"loss {stats['train_loss']:.4f}, grad norm {stats['grad_norm']:.4g}, lr {stats['lr']:.3g}, "
+            f"logits {stats['logit_mean']:.3f} ± {stats['logit_std']:.3f} "
+            f"[{stats['logit_min']:.3f}, {stats['logit_max']:.3f}], {int(stats['distinct_logits'])} distinct")
 
 
 class DeepModel:
@@ -95,11 +187,33 @@ class DeepModel:
     def network(self):
         raise NotImplementedError
 
+    @property
+    def frame_count(self) -> int:
+        """Frames this model takes from each clip."""
+        return self.settings.frames
+
+    @property
+    def weights_path(self) -> str:
+        return self.settings.weights_path(self.name)
+
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(mean, std) per RGB channel its weights were trained with; ImageNet's unless overridden."""
+        return IMAGENET_MEAN, IMAGENET_STD
+
+    def prepare(self, x):
+        """uint8 (B, T, 3, S, S) on the device -> normalised float."""
+        import torch
+
+        mean, std = self.normalisation()
+        mean = torch.tensor(mean, device=x.device).view(1, 1, 3, 1, 1)
+        std = torch.tensor(std, device=x.device).view(1, 1, 3, 1, 1)
+        return (x.float().div_(255.0) - mean) / std
+
     # -- data ---------------------------------------------------------------------------------
     def _dataset(self, clips: pl.DataFrame, context: FitContext) -> FrameDataset:
         s = self.settings
         files = [
-            clip_frames(context.frames_cache, clip_id, context.root / path, s.frames, s.image_size)
+            clip_frames(context.frames_cache, clip_id, context.root / path, self.frame_count, s.image_size)
             for clip_id, path in clips.select("clip_id", "scaled_path").iter_rows()
         ]
         return FrameDataset(files, (clips["label"] == "fake").cast(pl.Int64).to_numpy())
@@ -120,54 +234,101 @@ class DeepModel:
             raise ValueError(f"{self.name}: the training fold holds only one label")
 
         self.net = self.network().to(device)
-        optimizer = torch.optim.AdamW(self.net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        parameters = sum(p.numel() for p in self.net.parameters())
+        trainable = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
+        context.log(f"{self.name}: {parameters:,} parameters, {trainable:,} trainable; {len(dataset)} training "
+                    f"clips of {self.frame_count} frames at {s.image_size} px (letterboxed)")
+        optimizer = make_optimizer(self.net, s)
         use_amp = device == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-        pos_weight = torch.tensor(float(np.sum(labels == 0)) / max(1, int(np.sum(labels == 1))), device=device)
+        generator = torch.Generator().manual_seed(s.seed)
+        if s.balanced_sampler:
+            loader = None
+            batches_per_epoch = math.ceil(len(dataset) / s.batch_size)
+            pos_weight = torch.tensor(1.0, device=device)  # the batches balance the classes
+        else:
+            loader = torch.utils.data.DataLoader(dataset, batch_size=s.batch_size, shuffle=True, generator=generator)
+            batches_per_epoch = len(loader)
+            pos_weight = torch.tensor(float(np.sum(labels == 0)) / max(1, int(np.sum(labels == 1))), device=device)
         loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+        steps_per_epoch = math.ceil(batches_per_epoch / s.grad_accum_steps)
+        total_steps = steps_per_epoch * s.epochs
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: lr_factor(step, total_steps, s.warmup_steps, s.lr_schedule))
 
         fingerprint = {"settings": s.fingerprint(), "data": data_fingerprint(dataset), "model": self.name,
                        "device": device, "code": CODE_VERSION}
-        start_epoch = self._resume(context.workdir / CHECKPOINT, fingerprint, optimizer, scaler, device, context)
-        generator = torch.Generator().manual_seed(s.seed)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=s.batch_size, shuffle=True, generator=generator)
+        start_epoch = self._resume(context.workdir / CHECKPOINT, fingerprint, optimizer, scaler, scheduler, device,
+                                   context)
+        if start_epoch == 0:
+            context.record(0, parameters=parameters, trainable_parameters=trainable)
+        global_step = start_epoch * steps_per_epoch
         started = time.perf_counter()
+        zero_grad_steps, epoch_stats = 0, {}
         for epoch in range(start_epoch, s.epochs):
-            generator.manual_seed(s.seed + epoch)  # the same batches whether or not this epoch was resumed
+            # The same batches and dropout masks whether or not this epoch was resumed.
+            generator.manual_seed(s.seed + epoch)
+            torch.manual_seed(s.seed + epoch)
+            if loader is None:
+                batches = ((torch.stack([dataset[i][0] for i in b]), torch.tensor(labels[b], dtype=torch.float32))
+                           for b in balanced_batches(labels, s.batch_size, generator))
+            else:
+                batches = iter(loader)
             self.net.train()
             optimizer.zero_grad(set_to_none=True)
-            total, batches = 0.0, 0
-            for step, (x, y) in enumerate(loader):
+            epoch_window, step_window = Diagnostics(), Diagnostics()
+            for batch_index, (x, y) in enumerate(batches):
                 x, y = x.to(device, non_blocking=True), y.to(device)
                 with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                    loss = loss_fn(self.forward(x), y) / s.grad_accum_steps
+                    logits = self.forward(self.prepare(x))
+                loss = loss_fn(logits.float(), y) / s.grad_accum_steps
                 scaler.scale(loss).backward()
-                if (step + 1) % s.grad_accum_steps == 0 or step + 1 == len(loader):
+                for window in (epoch_window, step_window):
+                    window.add_batch(float(loss.detach()) * s.grad_accum_steps, logits)
+                if (batch_index + 1) % s.grad_accum_steps == 0 or batch_index + 1 == batches_per_epoch:
+                    scaler.unscale_(optimizer)
+                    grad_norm = float(torch.nn.utils.clip_grad_norm_(self.net.parameters(), float("inf")))
+                    zero_grad_steps += grad_norm == 0.0
+                    lr = optimizer.param_groups[0]["lr"]
                     scaler.step(optimizer)
                     scaler.update()
+                    scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
-                total += float(loss.detach()) * s.grad_accum_steps
-                batches += 1
-            context.log(f"{self.name}: epoch {epoch + 1}/{s.epochs} loss {total / max(1, batches):.4f}")
-            context.info[f"loss_epoch_{epoch + 1}"] = total / max(1, batches)
-            self._checkpoint(context.workdir / CHECKPOINT, fingerprint, epoch, optimizer, scaler)
+                    global_step += 1
+                    epoch_window.grad_norms.append(grad_norm)
+                    step_window.grad_norms.append(grad_norm)
+                    if s.log_every_steps and global_step % s.log_every_steps == 0:
+                        stats = step_window.summary(lr)
+                        context.record(global_step, **stats)
+                        context.log(f"{self.name}: step {global_step}/{total_steps} {describe(stats)}")
+                        step_window = Diagnostics()
+            epoch_stats = epoch_window.summary(optimizer.param_groups[0]["lr"])
+            context.record(epoch + 1, **{f"epoch_{k}": v for k, v in epoch_stats.items()})
+            context.log(f"{self.name}: epoch {epoch + 1}/{s.epochs} {describe(epoch_stats)}")
+            context.info[f"loss_epoch_{epoch + 1}"] = epoch_stats["train_loss"]
+            self._checkpoint(context.workdir / CHECKPOINT, {
+                "fingerprint": fingerprint, "epoch": epoch, "model": self.net.state_dict(),
+                "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "scheduler": scheduler.state_dict(), "history": list(context.history)})
         context.info.update(
             training_clips=len(dataset), device=device, epochs=s.epochs, resumed_from_epoch=start_epoch,
-            train_seconds=time.perf_counter() - started,
+            train_seconds=time.perf_counter() - started, parameters=parameters, trainable_parameters=trainable,
+            optimizer_steps=total_steps, zero_gradient_steps=zero_grad_steps,
+            letterbox_padding_share=round(dataset.padding_share(), 4),
+            **{f"final_{k}": v for k, v in epoch_stats.items()},
         )
 
     def forward(self, x):
         return self.net(x)
 
-    def _checkpoint(self, path: Path, fingerprint: dict, epoch: int, optimizer, scaler) -> None:
+    def _checkpoint(self, path: Path, state: dict) -> None:
         import torch
 
-        state = {"fingerprint": fingerprint, "epoch": epoch, "model": self.net.state_dict(),
-                 "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict()}
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
 
-    def _resume(self, path: Path, fingerprint: dict, optimizer, scaler, device, context: FitContext) -> int:
+    def _resume(self, path: Path, fingerprint: dict, optimizer, scaler, scheduler, device,
+                context: FitContext) -> int:
         import torch
 
         if not path.exists():
@@ -180,6 +341,8 @@ class DeepModel:
         optimizer.load_state_dict(state["optimizer"])
         if state["scaler"]:  # a disabled scaler (CPU) saves an empty state
             scaler.load_state_dict(state["scaler"])
+        scheduler.load_state_dict(state["scheduler"])
+        context.history[:] = [tuple(item) for item in state["history"]]
         context.log(f"{self.name}: resumed from {path} after epoch {state['epoch'] + 1}")
         return state["epoch"] + 1
 
@@ -197,7 +360,7 @@ class DeepModel:
         with torch.no_grad():
             for x, _ in loader:
                 with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=device.type == "cuda"):
-                    logits = self.forward(x.to(device))
+                    logits = self.forward(self.prepare(x.to(device)))
                 scores.append(torch.sigmoid(logits.float()).cpu().numpy())
         return np.concatenate(scores) if scores else np.zeros(0)
 
@@ -228,14 +391,15 @@ def load_local_or_hub_state(net, name: str, weights_path: str, hub_url: str | No
         elif hub_url:
             state = torch.hub.load_state_dict_from_url(hub_url, map_location="cpu", progress=False)
         else:
-            raise PretrainedWeightsError(f"{name}: pretrained=True needs weights_path (no hub checkpoint known)")
+            raise PretrainedWeightsError(f"{name}: pretrained=True needs weights_paths.{name} "
+                                         "(no published checkpoint of this size is known)")
     except PretrainedWeightsError:
         raise
     except Exception as exc:
         where = weights_path or hub_url
         raise PretrainedWeightsError(
             f"{name}: pretrained weights could not be loaded from {where}: {exc}. "
-            "Set weights_path to a local file, or pretrained=false to train from scratch."
+            f"Set weights_paths.{name} to a local file, or pretrained=false to train from scratch."
         ) from exc
     state = state.get("model_state", state.get("state_dict", state)) if isinstance(state, dict) else state
     own = net.state_dict()

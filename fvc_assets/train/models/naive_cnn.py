@@ -1,8 +1,14 @@
-"""A naive frame CNN: 3 conv blocks, global pooling, one logit per frame, averaged over frames."""
+"""A naive CNN per frame: Conv(3→32), Conv(32→64), Conv(64→128), each with BatchNorm and ReLU (and a 2x2
+max-pool between blocks), global average pooling, then Linear(128→64) → ReLU → Dropout(0.5) → Linear(64→1);
+the frames' logits are averaged over the clip."""
 
 from __future__ import annotations
 
 from fvc_assets.train.models.deep import DeepModel
+
+CHANNELS = (3, 32, 64, 128)
+HIDDEN = 64
+DROPOUT = 0.5
 
 
 def network():
@@ -16,8 +22,9 @@ def network():
     class NaiveCnn(nn.Module):
         def __init__(self):
             super().__init__()
-            self.features = nn.Sequential(block(3, 32), block(32, 64), block(64, 128))
-            self.head = nn.Linear(128, 1)
+            self.features = nn.Sequential(*(block(a, b) for a, b in zip(CHANNELS, CHANNELS[1:])))
+            self.head = nn.Sequential(nn.Linear(CHANNELS[-1], HIDDEN), nn.ReLU(inplace=True), nn.Dropout(DROPOUT),
+                                      nn.Linear(HIDDEN, 1))
 
         def forward(self, x):  # (B, T, 3, H, W)
             b, t = x.shape[:2]

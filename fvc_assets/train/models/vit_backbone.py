@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from fvc_assets.train.models.deep import PretrainedWeightsError
-from fvc_core.train_settings import TrainSettings
+from fvc_assets.train.models.deep import DeepModel, PretrainedWeightsError
 
 
-def vit_backbone(settings: TrainSettings):
+def vit_backbone(settings, weights_path: str):
     """timm model without its classifier (num_classes=0): (N, 3, S, S) -> (N, embed_dim)."""
     import timm
 
     kwargs = {"num_classes": 0, "img_size": settings.image_size}
-    if settings.pretrained and settings.weights_path:
-        kwargs["pretrained_cfg_overlay"] = {"file": settings.weights_path}
+    if settings.pretrained and weights_path:
+        kwargs["pretrained_cfg_overlay"] = {"file": weights_path}
     try:
         return timm.create_model(settings.backbone, pretrained=settings.pretrained, **kwargs)
     except Exception as exc:
         if not settings.pretrained:
             raise
-        where = settings.weights_path or "the Hugging Face hub"
+        where = weights_path or "the Hugging Face hub"
         raise PretrainedWeightsError(
             f"{settings.backbone}: pretrained weights could not be loaded from {where}: {exc}. "
-            "Set weights_path to a local file, or pretrained=false to train from scratch."
+            "Set weights_paths to a local file for this model, or pretrained=false to train from scratch."
         ) from exc
 
 
@@ -29,3 +28,13 @@ def frame_embeddings(backbone, x):
     """(B, T, 3, S, S) -> (B, T, D)."""
     b, t = x.shape[:2]
     return backbone(x.flatten(0, 1)).view(b, t, -1)
+
+
+class VitFrameModel(DeepModel):
+    """A ViT per frame: its inputs are normalised as the timm weights were trained (their pretrained config)."""
+
+    def normalisation(self):
+        import timm
+
+        config = timm.get_pretrained_cfg(self.settings.backbone)
+        return tuple(config.mean), tuple(config.std)

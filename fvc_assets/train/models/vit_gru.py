@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from fvc_assets.train.models.deep import DeepModel
-from fvc_assets.train.models.vit_backbone import frame_embeddings, vit_backbone
+from fvc_assets.train.models.vit_backbone import VitFrameModel, frame_embeddings, vit_backbone
+
+HIDDEN = 256
+LAYERS = 2
 
 
-def network(settings):
+def network(settings, weights_path: str = ""):
     from torch import nn
 
     class VitGru(nn.Module):
         def __init__(self):
             super().__init__()
-            self.backbone = vit_backbone(settings)
-            self.gru = nn.GRU(self.backbone.num_features, 256, num_layers=2, batch_first=True)
-            self.head = nn.Linear(256, 1)
+            self.backbone = vit_backbone(settings, weights_path)
+            self.gru = nn.GRU(self.backbone.num_features, HIDDEN, num_layers=LAYERS, batch_first=True)
+            self.head = nn.Linear(HIDDEN, 1)
 
         def forward(self, x):
             out, _ = self.gru(frame_embeddings(self.backbone, x))
@@ -23,11 +25,11 @@ def network(settings):
     return VitGru()
 
 
-class VitGruModel(DeepModel):
+class VitGruModel(VitFrameModel):
     name = "vit_gru"
 
     def network(self):
-        return network(self.settings)
+        return network(self.settings, self.weights_path)
 
 
 def build(settings):

@@ -1,15 +1,21 @@
-"""X3D (pytorchvideo builder) with one logit and no softmax head."""
+"""X3D-M (pytorchvideo builder: width factor 2.0, depth factor 2.2, bottleneck 2.25) with one logit and no
+softmax head; the demo profile builds it at width and depth factor 1."""
 
 from __future__ import annotations
 
 from fvc_assets.train.models.video3d import Video3dModel
 
-HUB = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/X3D_XS.pyth"
+HUB = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/X3D_M.pyth"
+X3D_M = (2.0, 2.2)  # (width factor, depth factor)
 
 
 class X3dModel(Video3dModel):
     name = "x3d"
-    hub_url = HUB
+
+    @property
+    def hub_url(self):
+        s = self.settings
+        return HUB if (s.x3d_width_factor, s.x3d_depth_factor) == X3D_M else None
 
     def build_network(self):
         from pytorchvideo.models.x3d import create_x3d
