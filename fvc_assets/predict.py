@@ -1,7 +1,7 @@
 """``fvc predict``: P(fake) for videos outside the training partitions.
 
 Each video goes through the same code as the pipeline (stage 1's original
-clip, the 15 stage-2 features, the 256-pixel scaled clip, the 8 stage-4
+clip, the 15 stage-2 features of the file itself, the 256-pixel scaled clip, the 8 stage-4
 features) into a work folder under ``$FVC_DATA_DIR/predict/<content hash>/``;
 input files are only read. It is then scored by the five fold models of one
 model (the best by mean ROC-AUC unless one is named), and the five scores are
@@ -55,7 +55,7 @@ def prepare_video(path: Path, root: Path, work_dir: Path) -> pl.DataFrame:
     rows = augment_video(path, work_dir / "clips", video_id=video_id, label="unknown", dup_group=video_id,
                          fps=facts.fps, indices=(ORIGINAL_INDEX,))
     clip = work_dir / "clips" / "original.mp4"
-    handcrafted = clip_features(clip, _count)
+    handcrafted = clip_features(path, _count)  # as in training: the original's features from the file itself
     handcrafted.pop("frames_sampled")
     scaled_path = work_dir / "scaled" / "original.mp4"
     size = scale_clip(clip, scaled_path, SCALE_TARGET)

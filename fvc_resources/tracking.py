@@ -19,6 +19,7 @@ Two paths, by where the store is:
 from __future__ import annotations
 
 import fcntl
+import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -103,17 +104,19 @@ class MlflowTracking(dg.ConfigurableResource):
         params: dict[str, str],
         metrics: dict[str, float],
         artifacts: list[Path],
+        history: list[tuple[str, float, int, int]] = (),
         server_run=None,
     ) -> str | None:
         """One finished MLflow run for one model x fold; returns its run id (None when disabled).
 
-        ``server_run``: dagster-mlflow's resource (tracking server), whose active run this fills.
+        ``history``: training curves as (metric, value, timestamp in ms, step), kept as MLflow metric
+        history. ``server_run``: dagster-mlflow's resource (tracking server), whose active run this fills.
         """
         if not self.enabled:
             return None
         if server_run is not None:
             return record_in_active_run(server_run, model=model, fold=fold, tags=tags, params=params,
-                                        metrics=metrics, artifacts=artifacts)
+                                        metrics=metrics, artifacts=artifacts, history=history)
         from mlflow.entities import Metric, Param, RunTag
 
         with self._lock():
@@ -124,12 +127,14 @@ class MlflowTracking(dg.ConfigurableResource):
                                     tags={"model": model, "fold": str(fold), **tags})
             run_id = run.info.run_id
             try:
+                now = int(time.time() * 1000)
                 client.log_batch(
                     run_id,
-                    metrics=[Metric(k, v, 0, 0) for k, v in recordable_metrics(metrics).items()],
+                    metrics=[Metric(k, v, now, 0) for k, v in recordable_metrics(metrics).items()],
                     params=[Param(k, v) for k, v in recordable_params(params).items()],
                     tags=[RunTag("mlflow.source.name", "fvc fold_results")],
                 )
+                log_history(client, run_id, history)
                 for path in artifacts:
                     client.log_artifact(run_id, str(path), artifact_path="model")
                 client.set_terminated(run_id, "FINISHED")
@@ -151,14 +156,32 @@ def recordable_params(params: dict[str, str]) -> dict[str, str]:
     return {k: str(v)[:6000] for k, v in params.items()}
 
 
+HISTORY_BATCH = 1000  # MLflow takes at most 1000 metrics per log_batch
+
+
+def log_history(client, run_id: str, history) -> None:
+    """Training curves as metric history: each value at its own step and time."""
+    import math
+
+    from mlflow.entities import Metric
+
+    points = [Metric(k, float(v), int(t), int(step)) for k, v, t, step in history if math.isfinite(v)]
+    for start in range(0, len(points), HISTORY_BATCH):
+        client.log_batch(run_id, metrics=points[start:start + HISTORY_BATCH])
+
+
 def record_in_active_run(mlflow, *, model: str, fold: int, tags: dict[str, str], params: dict[str, str],
-                         metrics: dict[str, float], artifacts: list[Path]) -> str:
+                         metrics: dict[str, float], artifacts: list[Path], history=()) -> str:
     """Fill and end the active run of dagster-mlflow's ``mlflow`` resource with one fold's results."""
+    from mlflow import MlflowClient
+
     run_id = mlflow.active_run().info.run_id
     mlflow.set_tags({"model": model, "fold": str(fold), "mlflow.runName": f"{model}-fold{fold}",
                      "mlflow.source.name": "fvc fold_results", **tags})
     mlflow.log_params(recordable_params(params))
     mlflow.log_metrics(recordable_metrics(metrics))
+    client = getattr(mlflow, "tracking_client", None) or MlflowClient(tracking_uri=mlflow.get_tracking_uri())
+    log_history(client, run_id, history)
     for path in artifacts:
         mlflow.log_artifact(str(path), artifact_path="model")
     mlflow.end_run(status="FINISHED")

@@ -120,27 +120,35 @@ def _base_predictions(train_dir: Path, catalog, folds, tmp_path):
 
 def test_ensemble_never_sees_the_labels_of_the_fold_it_scores(tmp_path):
     catalog, folds = synthetic_catalog(seed=2)
-    train_dir = tmp_path / "train"
+    members = ["logistic_regression", "xgboost"]
     with pytest.raises(MissingBaseResults, match="logistic_regression/fold_0"):
         train_fold("ensemble", 0, catalog, folds, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "e",
-                   frames_cache=tmp_path, train_dir=train_dir, ensemble_members=["logistic_regression", "xgboost"])
-    _base_predictions(train_dir, catalog, folds, tmp_path)
-    members = ["logistic_regression", "xgboost"]
-    first = train_fold("ensemble", 1, catalog, folds, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "e1",
-                       frames_cache=tmp_path, train_dir=train_dir, ensemble_members=members)
+                   frames_cache=tmp_path, train_dir=tmp_path / "train", ensemble_members=members)
+    # Fold 1's labels flipped in the catalog every base model trains from: the ensemble for fold 1 must not
+    # change. (Stacking on the other folds' outer scores would: those models learnt fold 1's labels.)
+    fold_1 = folds.filter(pl.col("fold") == 1)["video_id"].to_list()
+    flipped = catalog.with_columns(
+        pl.when(pl.col("video_id").is_in(fold_1)).then(
+            pl.when(pl.col("label") == "fake").then(pl.lit("real")).otherwise(pl.lit("fake")))
+        .otherwise(pl.col("label")).alias("label"))
+    outcomes = []
+    for name, table in (("a", catalog), ("b", flipped)):
+        train_dir = tmp_path / name
+        for member in members:
+            for fold in range(5):
+                train_fold(member, fold, table, folds, DEMO_SETTINGS, root=tmp_path,
+                           workdir=train_dir / member / f"fold_{fold}", frames_cache=tmp_path, train_dir=train_dir)
+        outcomes.append(train_fold("ensemble", 1, table, folds, DEMO_SETTINGS, root=tmp_path,
+                                   workdir=train_dir / "ensemble" / "fold_1", frames_cache=tmp_path,
+                                   train_dir=train_dir, ensemble_members=members))
+    first, second = outcomes
     assert first.metrics["roc_auc"] > 0.9
-    held_out = folds.filter(pl.col("fold") == 1).height
-    assert first.info["training_clips"] == folds.height - held_out
-    # Flip the labels of fold 1 in every base model's predictions: the ensemble for fold 1 must not change.
-    for name in members:
-        path = train_dir / name / "fold_1" / "predictions.parquet"
-        flipped = pl.read_parquet(path).with_columns(
-            pl.when(pl.col("label") == "fake").then(pl.lit("real")).otherwise(pl.lit("fake")).alias("label"),
-            (1 - pl.col("target")).alias("target"))
-        flipped.write_parquet(path)
-    second = train_fold("ensemble", 1, catalog, folds, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "e2",
-                        frames_cache=tmp_path, train_dir=train_dir, ensemble_members=members)
+    assert first.info["training_clips"] == folds.height - len(fold_1)  # one inner score per training video
     assert np.allclose(first.predictions["score"].to_numpy(), second.predictions["score"].to_numpy())
+    assert np.allclose(first.average_predictions["score"].to_numpy(), second.average_predictions["score"].to_numpy())
+    weights = first.info["average_weights"]
+    assert set(weights) == set(members) and sum(weights.values()) == pytest.approx(1.0)
+    assert min(weights.values()) >= 0
 
 
 def test_training_refuses_folds_that_leak_against_the_catalog(tmp_path):
@@ -161,7 +169,9 @@ def test_ensemble_refuses_base_results_made_on_other_folds(tmp_path):
     catalog, folds = synthetic_catalog(seed=4)
     train_dir = tmp_path / "train"
     _base_predictions(train_dir, catalog, folds, tmp_path)
-    moved = folds.with_columns(pl.when(pl.col("dup_group") == "g0").then((pl.col("fold") + 1) % 5)
+    # Group g0 moves into or out of fold 0: the scores on disk were made for other folds.
+    moved = folds.with_columns(pl.when(pl.col("dup_group") == "g0").then(pl.when(pl.col("fold") == 0).then(1)
+                                                                        .otherwise(0))
                                .otherwise(pl.col("fold")).alias("fold"))
     with pytest.raises(MissingBaseResults, match="stale"):
         train_fold("ensemble", 0, catalog, moved, DEMO_SETTINGS, root=tmp_path, workdir=tmp_path / "e",

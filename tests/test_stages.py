@@ -5,6 +5,7 @@ import shutil
 import dagster as dg
 from dagster_shared.serdes import serialize_value
 import polars as pl
+import pytest
 
 from fvc_assets.augment.assets import CLIPS_COMPLETE, augmented_videos, completeness
 from fvc_assets.augment.clips import CLIPS_PER_VIDEO
@@ -19,6 +20,7 @@ from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
 from fvc_resources.autoencoder import AutoencoderResource
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
+from fvc_resources.video import probe
 from fvc_resources.video_resource import VideoResource
 from tests.conftest import encode_video
 
@@ -84,6 +86,17 @@ def test_stages_materialise_with_passing_checks_and_deterministic_features(tmp_p
     assert first.height == CLIPS_PER_VIDEO
     assert set(HANDCRAFTED_FEATURES) <= set(first.columns)
     assert first["clip_id"].to_list() == clips["clip_id"].to_list()
+    # The original's features describe the uploaded file (its bitrate, its codec history), not the re-encode.
+    raw = pl.read_parquet(data / "videos" / key / "raw_video.parquet").row(0, named=True)
+    original = first.filter(pl.col("clip_id") == f"{key}__original").row(0, named=True)
+    assert original["features_from"] == "source"
+    assert original["features_path"] == "inbox/fake/clip.mp4" and (data / original["features_path"]).samefile(raw["path"])
+    assert original["codec_bitrate"] == pytest.approx(raw["bitrate"])
+    reencoded = probe(data / clips.filter(pl.col("augmentation") == "original")["path"][0]).bitrate
+    assert abs(reencoded - raw["bitrate"]) > 0.01 * raw["bitrate"]  # so the line above could fail
+    augmented = first.filter(pl.col("clip_id") != f"{key}__original")
+    assert set(augmented["features_from"]) == {"clip"}
+    assert augmented["features_path"].to_list() == clips.filter(pl.col("augmentation") != "original")["path"].to_list()
 
     scaled = pl.read_parquet(data / "videos" / key / "scaled.parquet")
     assert scaled.height == CLIPS_PER_VIDEO

@@ -100,7 +100,8 @@ def test_dagster_records_checks_and_partitions(trained):
         assert len(partitions) == 5 * (len(MODELS) - 1)  # the base models
         assert instance.get_materialized_partitions(dg.AssetKey("ensemble_results")) == {"0", "1", "2", "3", "4"}
         for key, name in [("folds", "no_leakage"), ("video_catalog", "catalog_sane"),
-                          ("fold_results", "all_models_and_folds_present")]:
+                          ("fold_results", "all_models_and_folds_present"), ("fold_results", "model_not_collapsed"),
+                          ("ensemble_results", "model_not_collapsed")]:
             check_key = dg.AssetCheckKey(dg.AssetKey(key), name)
             records = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=1)
             assert records and records[0].status.value == "SUCCEEDED", (key, name)
@@ -137,6 +138,16 @@ def test_every_fold_is_an_mlflow_run_tagged_with_its_dagster_run(trained):
         assert "roc_auc" in run.data.metrics or "accuracy" in run.data.metrics
     artifacts = client.list_artifacts(runs[0].info.run_id, "model")
     assert artifacts, "the fitted model is an MLflow artifact"
+    # A frame model's run keeps its training curves: per epoch and per step, real times, parameter counts.
+    deep = [r for r in runs if r.data.tags["model"] == "naive_cnn"]
+    assert len(deep) == 5
+    for run in deep:
+        epochs = client.get_metric_history(run.info.run_id, "epoch_train_loss")
+        assert [m.step for m in epochs] == [1] and epochs[0].timestamp > 1_600_000_000_000
+        steps = client.get_metric_history(run.info.run_id, "grad_norm")
+        assert steps and all(m.value > 0 for m in steps)
+        assert run.data.metrics["trainable_parameters"] > 90_000
+        assert {"logit_std", "distinct_logits", "lr"} <= set(run.data.metrics)
 
 
 def test_comparison_slices_and_best_model_files(trained):
@@ -144,6 +155,13 @@ def test_comparison_slices_and_best_model_files(trained):
     out = data / "comparison"
     best = json.loads((out / "best_model.json").read_text())
     assert best["best_model"] in MODELS
+    # The nested choice of the best model, per outer fold, among the models with inner scores.
+    nested = best["nested"]
+    assert set(nested["nested_choices"]) == {"0", "1", "2", "3", "4"}
+    assert set(nested["nested_choices"].values()) <= set(MODELS) - {"ensemble"}
+    assert 0 <= nested["nested_roc_auc"] <= 1 and nested["naive_pick"] in MODELS
+    table = pl.read_parquet(out / "table.parquet")
+    assert {"ensemble_average", "best model, chosen by inner CV (nested)"} <= set(table["model"].to_list())
     slices = pl.read_parquet(out / "slices.parquet")
     assert {"resolution", "codec", "duration", "platform"} <= set(slices["slice"].to_list())
     for name in ("roc", "pr", "calibration"):

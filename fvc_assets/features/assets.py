@@ -25,11 +25,13 @@ FEATURES_SANE = "features_sane"
     partitions_def=videos_partitions,
     deps=[augmented_videos],
     group_name="features",
-    code_version="2",  # 2: the DC term from exact block sums
+    code_version="3",  # 3: the original's features from the uploaded file
     kinds={"parquet"},
     check_specs=feature_check_specs("handcrafted_features", FEATURES_COMPLETE, FEATURES_SANE,
                                     "Every clip of the clip table has exactly one feature row."),
-    description="Stage 2: 15 handcrafted forensic features per clip (mean over sampled frames).",
+    description=("Stage 2: 15 handcrafted forensic features per clip (mean over sampled frames). The original's "
+                 "come from the uploaded file itself (its codec history), the augmented clips' from the clips; "
+                 "`features_from` / `features_path` say which file each row describes."),
 )
 @sole_writer(lambda storage, c: [storage.handcrafted_features_path(c.partition_key)])
 def handcrafted_features(
@@ -37,8 +39,9 @@ def handcrafted_features(
 ) -> dg.MaterializeResult:
     key = context.partition_key
     clips = pl.read_parquet(require_upstream(storage.clip_table_path(key), "augmented_videos", key)).to_dicts()
+    source = pl.read_parquet(require_upstream(storage.raw_video_path(key), "raw_videos", key))["path"][0]
     started = time.perf_counter()
-    rows, missing = video_features(clips, storage.root, sampling.count)
+    rows, missing = video_features(clips, storage.root, sampling.count, source)
     seconds = time.perf_counter() - started
     table = validated_table(HandcraftedFeatureTable, rows)
     write_parquet_atomic(storage.handcrafted_features_path(key), table)

@@ -10,6 +10,8 @@ class HandcraftedFeatureTable(pa.DataFrameModel):
     """Types and one row per clip; written only when this holds."""
 
     clip_id: str = pa.Field(unique=True)
+    features_from: str = pa.Field(isin=["source", "clip"])
+    features_path: str
     noise_energy: float
     noise_mean: float
     noise_std: float

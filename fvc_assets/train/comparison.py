@@ -46,6 +46,73 @@ def best_model(summary: pl.DataFrame) -> str | None:
     return roc.sort(["mean", "model"], descending=[True, False])["model"][0]
 
 
+NESTED = "best model, chosen by inner CV (nested)"
+
+
+def inner_scores(inner: pl.DataFrame) -> pl.DataFrame:
+    """model, outer_fold, inner_roc_auc: per outer fold, the mean over its inner folds of the ROC-AUC of
+    each model's inner out-of-fold scores (videos of the outer training folds only)."""
+    from sklearn.metrics import roc_auc_score
+
+    rows = []
+    for (model, outer, fold), frame in originals(inner).group_by("model", "outer_fold", "fold"):
+        y = frame["target"].to_numpy()
+        auc = float(roc_auc_score(y, frame["score"].to_numpy())) if len(np.unique(y)) == 2 else math.nan
+        rows.append({"model": model, "outer_fold": outer, "fold": fold, "roc_auc": auc})
+    schema = {"model": pl.String, "outer_fold": pl.Int64, "fold": pl.Int64, "roc_auc": pl.Float64}
+    return (pl.DataFrame(rows, schema=schema).filter(pl.col("roc_auc").is_not_nan())
+            .group_by("model", "outer_fold").agg(pl.col("roc_auc").mean().alias("inner_roc_auc"))
+            .sort("outer_fold", "model"))
+
+
+def nested_selection(inner: pl.DataFrame, metrics: pl.DataFrame) -> pl.DataFrame:
+    """Per outer fold: the model with the best inner ROC-AUC (chosen without that fold's labels) and that
+    model's metrics on the outer fold. Columns: fold, model, inner_roc_auc, metric, value."""
+    scores = inner_scores(inner)
+    if scores.height == 0:
+        return pl.DataFrame(schema={"fold": pl.Int64, "model": pl.String, "inner_roc_auc": pl.Float64,
+                                    "metric": pl.String, "value": pl.Float64})
+    chosen = (scores.sort(["outer_fold", "inner_roc_auc", "model"], descending=[False, True, False])
+              .group_by("outer_fold", maintain_order=True).first()
+              .rename({"outer_fold": "fold"}))
+    return chosen.join(metrics, on=["model", "fold"], how="left").sort("fold", "metric")
+
+
+def nested_metrics(selection: pl.DataFrame) -> pl.DataFrame:
+    """The selection procedure as one more "model": its per-fold metrics (model, fold, metric, value)."""
+    return selection.select(pl.lit(NESTED).alias("model"), "fold", "metric", "value")
+
+
+def nested_predictions(selection: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
+    """The chosen model's held-out scores of each outer fold, as the selection procedure's predictions."""
+    chosen = selection.select("fold", "model").unique()
+    return (originals(predictions).join(chosen, on=["fold", "model"], how="inner")
+            .with_columns(pl.lit(NESTED).alias("model")))
+
+
+def per_fold_metrics(predictions: pl.DataFrame) -> pl.DataFrame:
+    """model, fold, metric, value over each fold's held-out originals (for scores no fold_results wrote)."""
+    rows = []
+    for (model, fold), frame in originals(predictions).group_by("model", "fold"):
+        for metric, value in binary_metrics(frame["target"].to_numpy(), frame["score"].to_numpy()).items():
+            rows.append({"model": model, "fold": fold, "metric": metric, "value": value})
+    return pl.DataFrame(rows, schema={"model": pl.String, "fold": pl.Int64, "metric": pl.String,
+                                      "value": pl.Float64})
+
+
+def naive_and_nested(summary: pl.DataFrame, selection: pl.DataFrame) -> dict:
+    """The best model's mean ROC-AUC as picked on the folds it is scored on, beside the nested estimate."""
+    naive = best_model(summary)
+    roc = summary.filter((pl.col("model") == naive) & (pl.col("metric") == "roc_auc"))
+    nested = selection.filter(pl.col("metric") == "roc_auc")
+    return {
+        "naive_pick": naive,
+        "naive_roc_auc": float(roc["mean"][0]) if roc.height else math.nan,
+        "nested_roc_auc": float(nested["value"].mean()) if nested.height else math.nan,
+        "nested_choices": {str(f): m for f, m in nested.select("fold", "model").iter_rows()},
+    }
+
+
 def resolution_bucket(width: int, height: int) -> str:
     short = min(width, height)
     if short <= 360:

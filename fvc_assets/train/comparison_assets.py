@@ -7,11 +7,12 @@ from fvc_assets.ingest.preview import markdown_image
 from fvc_assets.partitions import FOLDS, MODELS
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.comparison import (
-    best_model, comparison_table, markdown, plot_curves, pooled_metrics, shuffled_label_control, slice_scores,
-    summarize, weakest_slices,
+    NESTED, best_model, comparison_table, markdown, naive_and_nested, nested_metrics, nested_predictions,
+    nested_selection,
+    per_fold_metrics, plot_curves, pooled_metrics, shuffled_label_control, slice_scores, summarize, weakest_slices,
 )
 from fvc_assets.train.training_assets import ensemble_results, fold_results, missing_fold_results
-from fvc_assets.train.fold_training import METRICS, PREDICTIONS
+from fvc_assets.train.fold_training import AVERAGE_PREDICTIONS, INNER_PREDICTIONS, METRICS, PREDICTIONS
 from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_json_atomic, write_parquet_atomic
 from fvc_resources.duckdb_views import refresh_views
@@ -21,10 +22,10 @@ SUMMARY = "summary.parquet"
 BEST = "best_model.json"
 
 
-def read_all(storage: StorageResource, name: str) -> pl.DataFrame:
-    return pl.concat([pl.read_parquet(storage.train_dir / m / f"fold_{k}" / name)
-                      for m in MODELS for k in FOLDS if (storage.train_dir / m / f"fold_{k}" / name).exists()],
-                     how="diagonal_relaxed")
+def read_all(storage: StorageResource, name: str) -> pl.DataFrame | None:
+    files = [storage.train_dir / m / f"fold_{k}" / name for m in MODELS for k in FOLDS]
+    frames = [pl.read_parquet(f) for f in files if f.exists()]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None
 
 
 @dg.asset(
@@ -35,7 +36,9 @@ def read_all(storage: StorageResource, name: str) -> pl.DataFrame:
     description=(
         "Mean ± std over folds of every metric per model, pooled out-of-fold ROC-AUC, ROC / PR / calibration "
         "plots, scores per slice (resolution, codec, duration, platform), a label-shuffled control, and the "
-        "best model by mean ROC-AUC (used by `fvc predict`)."
+        "best model by mean ROC-AUC (used by `fvc predict`). Beside each model's own score: the ensemble's weighted "
+        "average, and the nested score of picking the best model by inner CV (each outer fold judged by a model "
+        "chosen without it), which the naive best mean over the same folds overstates."
     ),
 )
 @sole_writer(lambda storage, c: [storage.comparison_dir])
@@ -46,10 +49,27 @@ def model_comparison(context: dg.AssetExecutionContext, storage: StorageResource
                          metadata={"missing": dg.MetadataValue.json(missing)})
     metrics, predictions = read_all(storage, METRICS), read_all(storage, PREDICTIONS)
     catalog, folds = pl.read_parquet(storage.catalog_path), pl.read_parquet(storage.folds_path)
+    order = list(MODELS)
+    average = read_all(storage, AVERAGE_PREDICTIONS)  # the ensemble's weighted average, beside its stacker
+    if average is not None:
+        predictions = pl.concat([predictions, average], how="diagonal_relaxed")
+        metrics = pl.concat([metrics, per_fold_metrics(average)], how="diagonal_relaxed")
+        order.insert(order.index("ensemble") + 1 if "ensemble" in order else len(order), "ensemble_average")
+    best = best_model(summarize(metrics.filter(pl.col("model").is_in(list(MODELS)))))  # what fvc predict uses
+    inner = read_all(storage, INNER_PREDICTIONS)
+    selection = nested_selection(inner, metrics) if inner is not None else None
+    if selection is not None and selection.height:
+        candidates = sorted(set(inner["model"].to_list()))
+        # The naive pick among the same candidates, judged on the folds it was picked on, beside the nested one.
+        honest = naive_and_nested(summarize(metrics.filter(pl.col("model").is_in(candidates))), selection)
+        metrics = pl.concat([metrics, nested_metrics(selection)], how="diagonal_relaxed")
+        predictions = pl.concat([predictions, nested_predictions(selection, predictions)], how="diagonal_relaxed")
+        order.append(NESTED)
+    else:
+        honest = {"nested_roc_auc": None, "why": "no inner out-of-fold scores (training ran with inner_folds off)"}
     summary = summarize(metrics)
     pooled = pooled_metrics(predictions)
-    best = best_model(summary)
-    table = comparison_table(summary, pooled, list(MODELS))
+    table = comparison_table(summary, pooled, order)
     control = shuffled_label_control(catalog, folds)
     control_row = pl.DataFrame([{c: "" for c in table.columns}]).with_columns(
         pl.lit("logistic_regression (shuffled labels)").alias("model"),
@@ -64,7 +84,7 @@ def model_comparison(context: dg.AssetExecutionContext, storage: StorageResource
     write_parquet_atomic(out / "slices.parquet", slices)
     write_parquet_atomic(out / "table.parquet", shown)
     write_json_atomic(out / BEST, {"best_model": best, "by": "mean roc_auc over folds", "models": list(MODELS),
-                                   "shuffled_control": control})
+                                   "nested": honest, "shuffled_control": control})
     plots = plot_curves(predictions, out)
     refresh_views(storage.root, storage.duckdb_path)
     context.log.info("\n" + markdown(shown))
@@ -72,6 +92,7 @@ def model_comparison(context: dg.AssetExecutionContext, storage: StorageResource
         **table_metadata(summary),
         "comparison": dg.MetadataValue.md(markdown(shown)),
         "best_model": best or "none",
+        "selection_nested_vs_naive": dg.MetadataValue.json(honest),
         "shuffled_control_roc_auc": dg.MetadataValue.float(control["pooled_roc_auc"]),
         "weakest_slices_of_best": dg.MetadataValue.md(markdown(weakest_slices(slices, best))) if best else "-",
         "output": dg.MetadataValue.path(str(out)),

@@ -3,6 +3,14 @@
 Training rows: every clip (original and augmented) of the training videos.
 Evaluation: the original clip of each held-out video (one score per video);
 the held-out videos' augmented clips are scored too and reported apart.
+
+Nested cross-validation (``inner_folds``): the model also trains once per
+inner split of the outer training folds (outer fold k held out; each other
+fold j in turn scored by a model trained on the remaining three) and writes
+those inner out-of-fold scores beside its own. Choosing the best model and
+fitting the ensemble for fold k use only them, so fold k's labels never take
+part in either; the comparison then reports what "pick the best" scores on
+folds it was not picked on.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from fvc_core.train_settings import TrainSettings
 from fvc_resources.atomic import write_json_atomic, write_parquet_atomic
 
 PREDICTIONS = "predictions.parquet"
+INNER_PREDICTIONS = "inner_predictions.parquet"  # out-of-fold scores on the inner splits of the training folds
+AVERAGE_PREDICTIONS = "average_predictions.parquet"  # the ensemble's weighted average, beside its stacker
 METRICS = "metrics.parquet"
 SUMMARY = "summary.json"
 MODEL_INFO = "model.json"
@@ -39,6 +49,9 @@ class FoldOutcome:
     confusion: dict[str, int]
     info: dict = field(default_factory=dict)
     seconds: float = 0.0
+    history: list = field(default_factory=list)  # training curves: (metric, value, timestamp ms, step)
+    inner_predictions: pl.DataFrame | None = None
+    average_predictions: pl.DataFrame | None = None
     files: list[Path] = field(default_factory=list)
 
 
@@ -95,11 +108,11 @@ def read_predictions(train_dir: Path, model: str) -> pl.DataFrame | None:
     return pl.concat([pl.read_parquet(f) for f in files]) if files else None
 
 
-def _score_matrix(predictions: dict[str, pl.DataFrame], fold_filter, members: list[str]):
-    """clip x member score matrix over originals, from each member's predictions on the selected folds."""
+def _score_matrix(predictions: dict[str, pl.DataFrame], members: list[str]):
+    """clip x member score matrix over originals (each member's frame already filtered to the rows wanted)."""
     frames = []
     for member in members:
-        p = predictions[member].filter(fold_filter & (pl.col("augmentation") == "original"))
+        p = predictions[member].filter(pl.col("augmentation") == "original")
         frames.append(p.select("clip_id", "video_id", "label", "target", pl.col("score").alias(member)))
     joined = frames[0]
     for extra in frames[1:]:
@@ -107,25 +120,76 @@ def _score_matrix(predictions: dict[str, pl.DataFrame], fold_filter, members: li
     return joined.sort("clip_id")
 
 
+def read_inner_predictions(train_dir: Path, model: str, fold: int) -> pl.DataFrame | None:
+    path = train_dir / model / f"fold_{fold}" / INNER_PREDICTIONS
+    return pl.read_parquet(path) if path.exists() else None
+
+
+def stale_inner(inner: pl.DataFrame | None, folds: pl.DataFrame, outer: int) -> str | None:
+    """Why the inner scores of outer fold ``outer`` are not usable (None when they are current)."""
+    if inner is None or inner.height == 0:
+        return "no inner out-of-fold scores (train it with inner_folds on)"
+    expected = set(folds.filter(pl.col("fold") != outer)["video_id"].to_list())
+    mine = inner.filter(pl.col("augmentation") == "original")
+    if mine["video_id"].is_duplicated().any() or set(mine["video_id"].to_list()) != expected:
+        return "inner scores are stale (other videos than the current training folds hold)"
+    return None
+
+
 def train_ensemble(fold: int, folds: pl.DataFrame, train_dir: Path, members: list[str], settings: TrainSettings,
                    n_folds: int):
+    """Stacker and weighted average for outer fold ``fold``, fitted on the members' inner out-of-fold scores
+    within the other folds, applied to the members' scores of fold ``fold``."""
     if not members:
         raise ValueError("ensemble: no base models to combine (the model list holds only the ensemble)")
-    predictions, missing = {}, []
+    outer, inner, missing = {}, {}, []
     for member in members:
         p = read_predictions(train_dir, member)
-        missing += [f"{member}/fold_{k} ({why})" for k, why in stale_folds(p, folds, n_folds).items()]
-        predictions[member] = p
+        why = stale_folds(p, folds, n_folds).get(fold)
+        if why:
+            missing.append(f"{member}/fold_{fold} ({why})")
+        else:
+            outer[member] = p.filter(pl.col("fold") == fold)
+        q = read_inner_predictions(train_dir, member, fold)
+        why = stale_inner(q, folds, fold)
+        if why:
+            missing.append(f"{member}/fold_{fold} ({why})")
+        else:
+            inner[member] = q
     if missing:
         raise MissingBaseResults(
             "ensemble needs the other models' current fold_results first: " + ", ".join(missing))
     model = build_model("ensemble", settings)
-    train = _score_matrix(predictions, pl.col("fold") != fold, members)
-    test = _score_matrix(predictions, pl.col("fold") == fold, members)
+    train = _score_matrix(inner, members)
+    test = _score_matrix(outer, members)
     model.fit_scores(train.select(members).to_numpy(), train["target"].to_numpy(), members)
-    scores = model.predict_scores(test.select(members).to_numpy())
+    matrix = test.select(members).to_numpy()
     held_out = test.with_columns(pl.lit("original").alias("augmentation"))
-    return model, held_out, scores, {"members": members, "weights": model.weights(), "training_clips": train.height}
+    info = {"members": members, "weights": model.weights(), "average_weights": model.average_weights_by_member(),
+            "training_clips": train.height, "fitted_on": "inner out-of-fold scores of the other folds"}
+    return model, held_out, model.predict_scores(matrix), model.predict_average(matrix), info
+
+
+def inner_predictions(model_name: str, outer: int, catalog: pl.DataFrame, folds: pl.DataFrame,
+                      settings: TrainSettings, *, root: Path, workdir: Path, frames_cache: Path, n_folds: int,
+                      log=print) -> pl.DataFrame:
+    """The model trained on each inner split of outer fold ``outer``'s training folds, scoring the inner
+    held-out fold's originals: one out-of-fold score per training video."""
+    frames = []
+    for inner in range(n_folds):
+        if inner == outer:
+            continue
+        kept = folds.filter(pl.col("fold") != outer)
+        train, held_out, _ = fold_rows(catalog, kept, inner)
+        if held_out.height == 0:
+            raise ValueError(f"inner fold {inner} of outer fold {outer} holds no videos")
+        context = FitContext(root=root, workdir=workdir / f"inner_{inner}", frames_cache=frames_cache,
+                             log=lambda message, inner=inner: log(f"[inner fold {inner}] {message}"))
+        model = build_model(model_name, settings)
+        model.fit(train, context)
+        frames.append(predictions_frame(model_name, inner, held_out, model.predict(held_out, context))
+                      .with_columns(pl.lit(outer, dtype=pl.Int64).alias("outer_fold")))
+    return pl.concat(frames)
 
 
 def train_fold(
@@ -147,17 +211,19 @@ def train_fold(
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
     # Results of an earlier run must never stand in for this one if it fails (the checkpoint stays).
-    for name in (PREDICTIONS, METRICS, MODEL_INFO):
+    for name in (PREDICTIONS, METRICS, MODEL_INFO, INNER_PREDICTIONS, AVERAGE_PREDICTIONS):
         (workdir / name).unlink(missing_ok=True)
     report = audit_folds(trainable(catalog), folds, n_folds)
     if not report.passed:  # e.g. folds older than the catalog after a manifest merged two groups
         raise LeakingSplit("folds do not pass the leakage audit against the catalog (materialise `folds` "
                            "again): " + "; ".join(report.problems[:10]))
     expected_videos = folds.filter(pl.col("fold") == fold).height
+    history, inner, average = [], None, None
     if spec(model_name).inputs == "scores":
-        model, held_out, scores, info = train_ensemble(
+        model, held_out, scores, average_scores, info = train_ensemble(
             fold, folds, train_dir, list(ensemble_members or []), settings, n_folds)
         predictions = predictions_frame(model_name, fold, held_out, scores)
+        average = predictions_frame(f"{model_name}_average", fold, held_out, average_scores)
     else:
         train, held_out, augmented = fold_rows(catalog, folds, fold)
         if held_out.height == 0:
@@ -165,9 +231,13 @@ def train_fold(
         context = FitContext(root=root, workdir=workdir, frames_cache=frames_cache, log=log)
         model = build_model(model_name, settings)
         model.fit(train, context)
-        info = dict(context.info)
+        info, history = dict(context.info), context.history
         scored = pl.concat([held_out, augmented]) if augmented.height else held_out
         predictions = predictions_frame(model_name, fold, scored, model.predict(scored, context))
+        if settings.inner_folds:
+            inner = inner_predictions(model_name, fold, catalog, folds, settings, root=root, workdir=workdir,
+                                      frames_cache=frames_cache, n_folds=n_folds, log=log)
+            info["inner_folds"] = sorted(set(inner["fold"].to_list()))
     model.save(workdir)
     originals = predictions.filter(pl.col("augmentation") == "original")
     info["expected_videos"] = expected_videos
@@ -176,7 +246,8 @@ def train_fold(
         metrics=_metrics(originals),
         augmented_metrics=_metrics(predictions.filter(pl.col("augmentation") != "original")),
         confusion=confusion(originals["target"].to_numpy(), originals["score"].to_numpy()),
-        info=info, seconds=time.perf_counter() - started,
+        info=info, seconds=time.perf_counter() - started, history=history, inner_predictions=inner,
+        average_predictions=average,
     )
     write_outputs(outcome, workdir, settings)
     return outcome
@@ -197,6 +268,10 @@ def metrics_frame(outcome: FoldOutcome) -> pl.DataFrame:
 def write_outputs(outcome: FoldOutcome, workdir: Path, settings: TrainSettings) -> None:
     from dataclasses import asdict
 
+    if outcome.inner_predictions is not None:
+        write_parquet_atomic(workdir / INNER_PREDICTIONS, outcome.inner_predictions)
+    if outcome.average_predictions is not None:
+        write_parquet_atomic(workdir / AVERAGE_PREDICTIONS, outcome.average_predictions)
     outcome.files = [
         write_parquet_atomic(workdir / PREDICTIONS, outcome.predictions),
         write_parquet_atomic(workdir / METRICS, metrics_frame(outcome)),

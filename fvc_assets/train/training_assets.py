@@ -12,8 +12,10 @@ from fvc_assets.partitions import BASE_MODELS, ENSEMBLE, FOLDS, MODELS, fold_par
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.catalog_assets import video_catalog
 from fvc_assets.train.folds_assets import folds
+from fvc_assets.train.collapse import collapse_reasons
 from fvc_assets.train.fold_training import (
-    METRICS, PREDICTIONS, LeakingSplit, MissingBaseResults, read_predictions, stale_folds, train_fold,
+    INNER_PREDICTIONS, METRICS, PREDICTIONS, LeakingSplit, MissingBaseResults, read_predictions, stale_folds,
+    train_fold,
 )
 from fvc_assets.train.metrics import METRIC_NAMES
 from fvc_assets.train.models.registry import spec
@@ -26,6 +28,9 @@ from fvc_resources.tracking import MlflowTracking, end_failed
 from fvc_resources.training import TrainingResource
 
 FOLD_METRICS_FINITE = "fold_metrics_finite"
+NOT_COLLAPSED = "model_not_collapsed"
+COLLAPSE_DESCRIPTION = ("WARN when the model collapsed: all logits (or held-out scores) equal, no gradient, or a "
+                        "training loss below 1e-4 while the held-out ROC-AUC is near 0.5. Names the model and fold.")
 ALL_MODELS_AND_FOLDS = "all_models_and_folds_present"
 
 
@@ -87,12 +92,14 @@ def _train_and_record(context: dg.AssetExecutionContext, storage: StorageResourc
         metrics={**outcome.metrics, **{f"augmented_{k}": v for k, v in outcome.augmented_metrics.items()},
                  "train_seconds": outcome.seconds},
         artifacts=model_files,
+        history=outcome.history,
         server_run=mlflow,
     )
     refresh_views(storage.root, storage.duckdb_path)
     held_out = outcome.predictions.filter(pl.col("augmentation") == "original")
     core = {k: outcome.metrics.get(k, math.nan) for k in METRIC_NAMES}
     bad = {k: v for k, v in core.items() if not math.isfinite(v)}
+    collapsed = collapse_reasons(outcome.info, held_out["score"].to_numpy(), core["roc_auc"])
     return dg.MaterializeResult(
         metadata={
             **table_metadata(outcome.predictions),  # the predictions.parquet it wrote
@@ -102,6 +109,7 @@ def _train_and_record(context: dg.AssetExecutionContext, storage: StorageResourc
             "train_seconds": round(outcome.seconds, 2),
             "held_gpu_pool": gpu,
             "training": dg.MetadataValue.json({k: v for k, v in outcome.info.items() if not k.startswith("loss_")}),
+            "training_curves": len(outcome.history),
             "mlflow_run_id": run_id or "disabled",
             "data_version": version,
             "folder": dg.MetadataValue.path(str(workdir)),
@@ -116,15 +124,23 @@ def _train_and_record(context: dg.AssetExecutionContext, storage: StorageResourc
                 severity=dg.AssetCheckSeverity.ERROR,
                 metadata={"held_out_videos": held_out.height, "videos_in_fold": outcome.info["expected_videos"],
                           "not_finite": dg.MetadataValue.json(bad)},
-            )
+            ),
+            dg.AssetCheckResult(
+                check_name=NOT_COLLAPSED,
+                passed=not collapsed,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"{model} fold {fold}: " + ("; ".join(collapsed) if collapsed else "not collapsed"),
+                metadata={"model": model, "fold": fold, "reasons": dg.MetadataValue.json(collapsed),
+                          "distinct_held_out_scores": int(len(set(held_out["score"].to_list())))},
+            ),
         ],
     )
 
 
 def predictions_version(storage: StorageResource, fold: int) -> str:
-    """Hash of the base models' prediction files the ensemble of ``fold`` reads (all folds: its stacker
-    is fitted on the other folds' held-out scores)."""
-    paths = [storage.fold_dir(m, int(k)) / PREDICTIONS for m in BASE_MODELS for k in FOLDS]
+    """Hash of the base models' files the ensemble of ``fold`` reads: their scores of fold ``fold`` and
+    their inner out-of-fold scores within the other folds (what its combiners are fitted on)."""
+    paths = [storage.fold_dir(m, fold) / name for m in BASE_MODELS for name in (PREDICTIONS, INNER_PREDICTIONS)]
     return files_version(*[p for p in paths if p.exists()])
 
 
@@ -138,10 +154,14 @@ def predictions_version(storage: StorageResource, fold: int) -> str:
     check_specs=[
         dg.AssetCheckSpec(FOLD_METRICS_FINITE, partitions_def=model_fold_partitions, asset="fold_results",
                           blocking=True, description="Every held-out video scored; all metrics finite."),
+        dg.AssetCheckSpec(NOT_COLLAPSED, partitions_def=model_fold_partitions, asset="fold_results",
+                          description=COLLAPSE_DESCRIPTION),
     ],
     description=(
         "Trains one base model on four folds (originals + augmentations of the training videos) and scores the "
-        "held-out fold's original clips (one score per video; its augmented clips are reported apart). "
+        "held-out fold's original clips (one score per video; its augmented clips are reported apart). With "
+        "`inner_folds` (default) it also trains on each inner split of those four folds and keeps the inner "
+        "out-of-fold scores, for the ensemble and for choosing the best model without this fold. "
         "Saves the model, predictions and metrics; records an MLflow run. Deep models on CUDA hold the `gpu` "
         "pool while they train; everything else runs side by side."
     ),
@@ -167,10 +187,14 @@ def fold_results(
     check_specs=[
         dg.AssetCheckSpec(FOLD_METRICS_FINITE, partitions_def=fold_partitions, asset="ensemble_results",
                           blocking=True, description="Every held-out video scored; all metrics finite."),
+        dg.AssetCheckSpec(NOT_COLLAPSED, partitions_def=fold_partitions, asset="ensemble_results",
+                          description=COLLAPSE_DESCRIPTION),
     ],
     description=(
-        "The ensemble for one fold: a logistic regression over the base models' held-out scores, fitted on the "
-        "other folds only, scored on this fold. Reads every fold_results partition, so it runs after them."
+        "The ensemble for one fold: a logistic regression over the base models' scores (and beside it their "
+        "weighted average, `average_predictions.parquet`), both fitted on the base models' inner out-of-fold "
+        "scores within the other folds, then applied to their scores of this fold: this fold's labels fit "
+        "nothing it learns from. Runs after fold_results."
     ),
 )
 @sole_writer(lambda storage, c: [storage.fold_dir(*partition_model_fold(c))])

@@ -11,7 +11,7 @@ epoch, provided the settings and the training clips are the same.
 Training is watched, not trusted: every ``log_every_steps`` optimizer steps
 and at each epoch's end the loop records the training loss, the gradient norm,
 the learning rate and the logits' mean, std, min, max and number of distinct
-values, plus the parameter counts at the start (``FitContext.record``: MLflow
+values within a batch, plus the parameter counts at the start (``FitContext.record``: MLflow
 metric history with real timestamps, and the step's log). A network whose
 logits all agree, or whose gradients vanish, shows it there and in
 ``fold_results``' collapse check.
@@ -165,7 +165,9 @@ class Diagnostics:
             "logit_std": float(finite.std()) if finite.size else math.nan,
             "logit_min": float(finite.min()) if finite.size else math.nan,
             "logit_max": float(finite.max()) if finite.size else math.nan,
-            "distinct_logits": float(len(np.unique(logits))),
+            # Within a batch, where a collapsed network gives every clip the same logit (across batches
+            # even a constant output moves as its bias learns): the most distinct values any batch had.
+            "distinct_logits": float(max((len(np.unique(b)) for b in self.logits if b.size > 1), default=math.nan)),
         }
 
 
