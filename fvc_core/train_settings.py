@@ -75,3 +75,9 @@ DEMO_SETTINGS = TrainSettings(
 # The specified sizes, for a GPU node: ViT-B/16, SlowFast-R50 (32 frames, slow path 8), X3D-M, 256 px letterboxed, 10 epochs.
 FULL_SETTINGS = TrainSettings(pretrained=True)
 PROFILES = {"demo": DEMO_SETTINGS, "full": FULL_SETTINGS}
+# What each profile is, in a line for the UI beside every trained model.
+PROFILE_NOTES = {
+    "demo": "demo: the specified heads on small backbones (ViT-Tiny, SlowFast-R18, X3D at width 1), 64 px, "
+            "1 epoch, random weights: shows the pipeline runs, not what the networks can learn",
+    "full": "full: the specified models (ViT-B/16, SlowFast-R50, X3D-M), 256 px letterboxed, 10 epochs",
+}

@@ -21,6 +21,7 @@ from fvc_assets.train.metrics import METRIC_NAMES
 from fvc_assets.train.models.registry import spec
 from fvc_assets.upstream import files_version, require_upstream
 from fvc_assets.table_metadata import table_metadata
+from fvc_core.train_settings import PROFILE_NOTES
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.gpu_pool import holding_gpu_pool
 from fvc_resources.storage import StorageResource
@@ -110,6 +111,8 @@ def _train_and_record(context: dg.AssetExecutionContext, storage: StorageResourc
             "held_gpu_pool": gpu,
             "training": dg.MetadataValue.json({k: v for k, v in outcome.info.items() if not k.startswith("loss_")}),
             "training_curves": len(outcome.history),
+            "training_profile": PROFILE_NOTES.get(training.profile, training.profile) + (
+                "" if spec(model).inputs == "frames" else " (frame models; this model's settings are its own)"),
             "mlflow_run_id": run_id or "disabled",
             "data_version": version,
             "folder": dg.MetadataValue.path(str(workdir)),
