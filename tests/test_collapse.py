@@ -68,3 +68,21 @@ def test_collapse_rules():
     assert collapse_reasons({"final_train_loss": 1e-6}, varied, 0.52) == [
         "training loss 1.00e-06 while the held-out ROC-AUC is 0.520"]
     assert collapse_reasons({"final_train_loss": 1e-6}, varied, 0.9) == []  # fits well and generalises
+
+
+def test_cosine_warm_up_and_balanced_batches_train_and_keep_their_schedule_in_the_checkpoint(clips, tmp_path):
+    import torch
+
+    from fvc_assets.train.models.deep import CHECKPOINT
+
+    root, catalog, folds = clips
+    settings = dataclasses.replace(TINY, lr_schedule="cosine", warmup_steps=2, balanced_sampler=True,
+                                   optimizer="adamw")
+    outcome = train_fold("naive_cnn", 2, catalog, folds, settings, root=root, workdir=tmp_path / "w",
+                         frames_cache=root / "cache", train_dir=tmp_path, log=lambda _: None)
+    rates = [value for name, value, _, _ in outcome.history if name == "lr"]
+    assert rates[0] == pytest.approx(settings.lr / 2)  # first warm-up step
+    assert max(rates) == pytest.approx(settings.lr) and rates[-1] < settings.lr  # then the cosine comes down
+    state = torch.load(tmp_path / "w" / CHECKPOINT, weights_only=True)
+    assert state["scheduler"]["last_epoch"] == outcome.info["optimizer_steps"]
+    assert [name for name, *_ in state["history"]] == [name for name, *_ in outcome.history]
