@@ -82,6 +82,9 @@ def test_stages_materialise_with_passing_checks_and_deterministic_features(tmp_p
         written = pl.read_parquet(data / "videos" / key / file)
         assert [c.name for c in table_meta["dagster/column_schema"].schema.columns] == written.columns, asset
         assert table_meta["dagster/row_count"].value == written.height, asset
+        # What the step cost, for sizing slurm/mem and slurm/time from the UI.
+        assert table_meta["cost/wall_s"].value > 0 and table_meta["cost/cpu_s"].value > 0, asset
+        assert 50 < table_meta["cost/peak_rss_mb"].value < 4000, asset
     first = pl.read_parquet(data / "videos" / key / "handcrafted_features.parquet")
     assert first.height == CLIPS_PER_VIDEO
     assert set(HANDCRAFTED_FEATURES) <= set(first.columns)

@@ -12,6 +12,7 @@ from fvc_assets.ingest.assets import raw_videos, video_failure
 from fvc_assets.ingest.preview import SHEET_THUMBNAIL_BYTES, contact_sheet, markdown_image, thumbnail_jpeg, write_preview
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
+from fvc_assets.step_cost import reports_cost
 from fvc_assets.upstream import require_upstream, table_version
 from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
@@ -97,6 +98,7 @@ def source_decoded(announced: int, decoded: int, max_frames: int | None) -> dg.A
 )
 @sole_writer(lambda storage, c: [storage.clips_dir(c.partition_key), storage.clip_table_path(c.partition_key),
                     storage.contact_sheet_path(c.partition_key)])
+@reports_cost
 def augmented_videos(
     context: dg.AssetExecutionContext, config: AugmentConfig, storage: StorageResource
 ) -> dg.MaterializeResult:

@@ -11,6 +11,7 @@ from fvc_assets.features.results import feature_check_specs, feature_checks, val
 from fvc_assets.features.schema import PLAUSIBLE_RANGES, HandcraftedFeatureTable
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
+from fvc_assets.step_cost import reports_cost
 from fvc_assets.upstream import require_upstream, table_version
 from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
@@ -34,6 +35,7 @@ FEATURES_SANE = "features_sane"
                  "`features_from` / `features_path` say which file each row describes."),
 )
 @sole_writer(lambda storage, c: [storage.handcrafted_features_path(c.partition_key)])
+@reports_cost
 def handcrafted_features(
     context: dg.AssetExecutionContext, storage: StorageResource, sampling: FrameSamplingResource
 ) -> dg.MaterializeResult:

@@ -11,6 +11,7 @@ from fvc_assets.features.schema import SCALED_PLAUSIBLE_RANGES, ScaledFeatureTab
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.assets import scaled_videos
 from fvc_assets.sole_writer import sole_writer
+from fvc_assets.step_cost import reports_cost
 from fvc_assets.upstream import require_upstream, table_version
 from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
@@ -40,6 +41,7 @@ def scaled_clip_features(row: dict, root, count_for) -> dict:
     description="Stage 4: 8 features per scaled clip (mean over sampled frames, plus up/downscale flags).",
 )
 @sole_writer(lambda storage, c: [storage.scaled_features_path(c.partition_key)])
+@reports_cost
 def scaled_features(
     context: dg.AssetExecutionContext, storage: StorageResource, sampling: FrameSamplingResource
 ) -> dg.MaterializeResult:

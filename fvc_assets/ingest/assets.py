@@ -15,6 +15,7 @@ from fvc_assets.ingest.registration import (
 )
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
+from fvc_assets.step_cost import reports_cost
 from fvc_assets.upstream import table_version
 from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
@@ -63,6 +64,7 @@ def identify_video(storage: StorageResource, key: str) -> tuple[Registration, li
     ),
 )
 @sole_writer(lambda storage, c: [storage.raw_video_path(c.partition_key), storage.preview_path(c.partition_key)])
+@reports_cost
 def raw_videos(
     context: dg.AssetExecutionContext, storage: StorageResource, video: VideoResource
 ) -> dg.MaterializeResult:

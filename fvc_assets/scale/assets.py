@@ -13,6 +13,7 @@ from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.letterbox import scale_clip
 from fvc_assets.scale.schema import ScaledClipTable
 from fvc_assets.sole_writer import sole_writer
+from fvc_assets.step_cost import reports_cost
 from fvc_assets.upstream import require_upstream, table_version
 from fvc_assets.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
@@ -100,6 +101,7 @@ def scaled_checks(clips: list[dict], rows: list[dict], failures: dict[str, str],
     description="Stage 3: every clip scaled so its longer side is 256 px (letterbox or a VAE autoencoder).",
 )
 @sole_writer(lambda storage, c: [storage.scaled_dir(c.partition_key), storage.scaled_table_path(c.partition_key)])
+@reports_cost
 def scaled_videos(
     context: dg.AssetExecutionContext,
     config: ScaleConfig,

@@ -10,6 +10,7 @@ import polars as pl
 import dagster as dg
 from fvc_assets.partitions import BASE_MODELS, ENSEMBLE, FOLDS, MODELS, fold_partitions, model_fold_partitions
 from fvc_assets.sole_writer import sole_writer
+from fvc_assets.step_cost import reports_cost
 from fvc_assets.train.catalog_assets import video_catalog
 from fvc_assets.train.folds_assets import folds
 from fvc_assets.train.collapse import collapse_reasons
@@ -170,6 +171,7 @@ def predictions_version(storage: StorageResource, fold: int) -> str:
     ),
 )
 @sole_writer(lambda storage, c: [storage.fold_dir(*partition_model_fold(c))])
+@reports_cost
 def fold_results(
     context: dg.AssetExecutionContext,
     storage: StorageResource,
@@ -201,6 +203,7 @@ def fold_results(
     ),
 )
 @sole_writer(lambda storage, c: [storage.fold_dir(*partition_model_fold(c))])
+@reports_cost
 def ensemble_results(
     context: dg.AssetExecutionContext,
     storage: StorageResource,
