@@ -3,7 +3,7 @@
     DAGSTER_HOME=dagster_home .venv/bin/python -m benchmarks.step_costs
 
 Reads the ``cost/*`` metadata every per-video and training step writes (``fvc_assets.step_cost``)
-from the instance's latest materialisations of each partition: what to ask ``slurm/mem`` and
+from every materialisation the instance holds: what to ask ``slurm/mem`` and
 ``slurm/time`` for. Ratios: each asset's largest peak RSS against the 400 MB a per-video step
 should need at most.
 """

@@ -61,7 +61,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from fvc_assets.environment import configure_environment
 
     _, data = configure_environment()
-    from fvc_assets.predict import as_json, predict_videos
+    from fvc_assets.predict import as_json, predict_videos, predictions_table
     from fvc_resources.storage import StorageResource
 
     storage = StorageResource(data_dir=str(data))
@@ -88,11 +88,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.json:
         print(as_json(predictions))
     else:
-        width = max(len(p.path) for p in predictions)
-        print(f"{'video'.ljust(width)}  P(fake)  model (mean of its fold models)")
-        for p in predictions:
-            value = f"{p.probability_fake:.3f}  " if p.probability_fake is not None else "error    "
-            print(f"{p.path.ljust(width)}  {value} {p.model}{'  ' + p.error if p.error else ''}")
+        print(predictions_table(predictions))
     return 0 if all(p.probability_fake is not None for p in predictions) else 1
 
 

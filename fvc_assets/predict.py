@@ -5,14 +5,16 @@ clip, the 15 stage-2 features of the file itself, the 256-pixel scaled clip, the
 features) into a work folder under ``$FVC_DATA_DIR/predict/<content hash>/``;
 input files are only read. It is then scored by the five fold models of one
 model (the best by mean ROC-AUC unless one is named), and the five scores are
-averaged. Model files are loaded only from the data root.
+averaged, their spread beside the mean. For a feature model each score comes
+with the features that pushed it most (their contributions to the log-odds).
+Model files are loaded only from the data root.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +37,21 @@ from fvc_resources.video import VideoError, probe, sample_frames
 SCALE_TARGET = 256
 
 
+TOP_FEATURES = 3  # shown in the table; the JSON has every kept feature
+
+
 @dataclass
 class Prediction:
     path: str
-    probability_fake: float | None
+    probability_fake: float | None  # mean of the fold models' scores
     model: str
     folds: int
     error: str = ""
+    fold_scores: list[float] = field(default_factory=list)
+    spread: float | None = None  # standard deviation of the fold models' scores
+    # Feature models: what pushed the score, most first: feature, value, contribution to the log-odds of
+    # 'fake' (mean over the fold models; XGBoost's own contributions, or coefficient x standardised value).
+    reasons: list[dict] = field(default_factory=list)
 
 
 def _count(frames: int) -> int:
@@ -124,6 +134,23 @@ class FoldModels:
             self._loaded[(name, fold)] = load_fold_model(folder, name, self.allow_pickle)
         return self._loaded[(name, fold)]
 
+    def reasons(self, name: str, folds: list[str], row: pl.DataFrame) -> list[dict]:
+        """Each kept feature's contribution to the log-odds, averaged over the fold models, largest first
+        (empty for models that do not read the features)."""
+        from fvc_assets.train.models.feature_model import FeatureModel
+
+        totals: dict[str, list[float]] = {}
+        for fold in folds:
+            model = self.model(name, fold)
+            if not isinstance(model, FeatureModel):
+                return []
+            names, contributions = model.contributions(row)
+            for feature, value in zip(names, contributions[0]):
+                totals.setdefault(feature, []).append(float(value))
+        mean = {f: float(np.sum(v)) / len(folds) for f, v in totals.items()}  # a dropped feature adds 0
+        return [{"feature": f, "value": float(row[f][0]), "contribution": round(c, 4)}
+                for f, c in sorted(mean.items(), key=lambda item: -abs(item[1]))]
+
     def score(self, name: str, fold: str, row: pl.DataFrame) -> float:
         model = self.model(name, fold)
         if spec(name).inputs == "scores":
@@ -148,7 +175,9 @@ def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache:
             work_dir = predict_dir / file_sha256(path)[:16]
             row = prepare_video(path, root, work_dir)
             scores = [models.score(model, folder.name, row) for folder in folders]
-            out.append(Prediction(str(path), float(np.mean(scores)), model, len(scores)))
+            out.append(Prediction(str(path), float(np.mean(scores)), model, len(scores), fold_scores=scores,
+                                  spread=float(np.std(scores)),
+                                  reasons=models.reasons(model, [f.name for f in folders], row)))
         except (VideoError, ValueError) as exc:
             out.append(Prediction(str(path), None, model, 0, str(exc)))
         if on_scored:
@@ -158,3 +187,17 @@ def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache:
 
 def as_json(predictions: list[Prediction]) -> str:
     return json.dumps([asdict(p) for p in predictions], indent=2)
+
+
+def predictions_table(predictions: list[Prediction]) -> str:
+    """One line per video: P(fake) ± the fold models' spread, the model, and what pushed it most."""
+    width = max(len(p.path) for p in predictions)
+    lines = [f"{'video'.ljust(width)}  P(fake) ± folds  model      pushed most (contribution to log-odds)"]
+    for p in predictions:
+        if p.probability_fake is None:
+            lines.append(f"{p.path.ljust(width)}  error            {p.model}  {p.error}")
+            continue
+        reasons = ", ".join(f"{r['feature']} {r['contribution']:+.2f}" for r in p.reasons[:TOP_FEATURES])
+        lines.append(f"{p.path.ljust(width)}  {p.probability_fake:.3f} ± {p.spread:.3f}   {p.model}"
+                     + (f"  {reasons}" if reasons else ""))
+    return "\n".join(lines)

@@ -189,3 +189,24 @@ def test_fold_history_brings_a_returning_video_back_to_its_fold(tmp_path):
     merged_history(history, second).write_parquet(history)
     assert previous_assignment(history, seed=0) == {"a": 3, "b": 1}
     assert previous_assignment(history, seed=1) == {}
+
+
+@pytest.mark.parametrize("name", FEATURE_MODELS)
+def test_contributions_explain_the_score_and_name_the_features_that_carry_the_signal(name, tmp_path):
+    from fvc_assets.train.models.base import FitContext
+    from fvc_assets.train.models.ensemble import logit
+    from tests.train_data import SIGNAL
+
+    catalog, _ = synthetic_catalog(n_groups=60, seed=5)
+    model = build_model(name, DEMO_SETTINGS)
+    model.fit(catalog, FitContext(root=tmp_path, workdir=tmp_path, frames_cache=tmp_path))
+    fakes = catalog.filter(pl.col("label") == "fake").head(20)
+    names, contributions = model.contributions(fakes)
+    assert contributions.shape == (20, len(names))
+    # The features the fakes were shifted in push their scores up the most, on average.
+    mean = dict(zip(names, contributions.mean(axis=0)))
+    top = sorted(mean, key=lambda f: -mean[f])[:3]
+    assert len(set(top) & set(SIGNAL)) >= 2, top
+    # The contributions are the score's own terms: they add up to its log-odds (less a constant).
+    offset = logit(model.predict(fakes)) - contributions.sum(axis=1)
+    assert np.ptp(offset) < 1e-3

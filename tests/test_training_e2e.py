@@ -12,6 +12,7 @@ import sys
 
 import dagster as dg
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
@@ -186,12 +187,21 @@ def test_fvc_predict_scores_new_videos_without_touching_them(trained, tmp_path):
     for video in videos:
         row = rows[str(video)]
         assert 0.0 <= row["probability_fake"] <= 1.0 and row["model"] == best and row["folds"] == 5
+        assert len(row["fold_scores"]) == 5 and row["spread"] == pytest.approx(np.std(row["fold_scores"]))
+        if best in ("logistic_regression", "linear_svm", "xgboost"):  # a feature model says why
+            assert row["reasons"] and {"feature", "value", "contribution"} == set(row["reasons"][0])
+            magnitudes = [abs(r["contribution"]) for r in row["reasons"]]
+            assert magnitudes == sorted(magnitudes, reverse=True)
     assert rows[str(broken)]["probability_fake"] is None and str(broken) in rows[str(broken)]["error"]
     assert all(p.read_bytes() == b for p, b in before.items())
     assert not set(data.joinpath("videos").iterdir()) & {data / "videos" / v.stem for v in videos}
     named = subprocess.run([*FVC, "predict", "--model", "ensemble", str(videos[0])], env=env,
                            capture_output=True, text=True, timeout=600)
     assert named.returncode == 0 and "ensemble" in named.stdout
+    explained = subprocess.run([*FVC, "predict", "--model", "xgboost", str(videos[0])], env=env,
+                               capture_output=True, text=True, timeout=600)
+    assert explained.returncode == 0 and " ± " in explained.stdout
+    assert any(f" {feature} " in explained.stdout for feature in FEATURE_COLUMNS), explained.stdout
 
 
 def test_cpu_trainings_ran_side_by_side_and_a_second_run_launches_nothing(trained, monkeypatch):

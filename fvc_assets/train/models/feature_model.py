@@ -92,6 +92,21 @@ class FeatureModel:
             raise RuntimeError(f"{self.name} has not been fitted")
         return self.pipeline.predict_proba(feature_matrix(clips))[:, 1]
 
+    def contributions(self, clips: pl.DataFrame) -> tuple[list[str], np.ndarray]:
+        """(the features the model kept, each clip's contribution of each to its log-odds of 'fake'):
+        what pushed a score up or down, in the model's own terms."""
+        from sklearn.pipeline import Pipeline
+
+        if self.pipeline is None:
+            raise RuntimeError(f"{self.name} has not been fitted")
+        standardised = Pipeline(self.pipeline.steps[:-1]).transform(feature_matrix(clips))
+        names = self.pipeline.named_steps["collinearity"].kept_names()
+        return names, self.feature_contributions(standardised)
+
+    def feature_contributions(self, standardised: np.ndarray) -> np.ndarray:
+        """Linear models: coefficient x standardised value (log-odds for a logistic model)."""
+        return standardised * self.pipeline.named_steps["model"].coef_[0]
+
     def save(self, folder: Path) -> None:
         dump_skops(self.pipeline, Path(folder) / PIPELINE_FILE)
 

@@ -57,5 +57,11 @@ class LinearSvmModel(FeatureModel):
         self.pipeline.named_steps["model"].groups = None  # not needed once fitted; keeps the pickle small
 
 
+    def feature_contributions(self, standardised):
+        # The margin's terms (coefficient x standardised value), through the Platt slope into log-odds.
+        model = self.pipeline.named_steps["model"]
+        return standardised * model.svc_.coef_[0] * model.platt_.coef_[0, 0]
+
+
 def build(settings):
     return LinearSvmModel(settings)

@@ -34,6 +34,13 @@ class XgboostModel(FeatureModel):
             random_state=self.settings.seed, n_jobs=self.settings.threads or None, eval_metric="logloss",
         )
 
+    def feature_contributions(self, standardised):
+        # XGBoost's own per-feature contributions (TreeSHAP, log-odds); the last column is the bias.
+        from xgboost import DMatrix
+
+        booster = self.pipeline.named_steps["model"].get_booster()
+        return booster.predict(DMatrix(standardised), pred_contribs=True)[:, :-1]
+
     def save(self, folder: Path) -> None:
         from sklearn.pipeline import Pipeline
 
