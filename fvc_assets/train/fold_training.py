@@ -16,6 +16,7 @@ folds it was not picked on.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +190,9 @@ def inner_predictions(model_name: str, outer: int, catalog: pl.DataFrame, folds:
         model.fit(train, context)
         frames.append(predictions_frame(model_name, inner, held_out, model.predict(held_out, context))
                       .with_columns(pl.lit(outer, dtype=pl.Int64).alias("outer_fold")))
+    # The inner checkpoints served only to resume an interrupted step; a full-size network's is ~1 GB.
+    for inner in range(n_folds):
+        shutil.rmtree(workdir / f"inner_{inner}", ignore_errors=True)
     return pl.concat(frames)
 
 

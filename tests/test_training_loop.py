@@ -1,4 +1,4 @@
-"""Training is visible: curves per step and epoch, and a collapsed model is named, not trusted."""
+"""The training loop: curves per step and epoch, a collapsed model named, the optimizer options, inner folds."""
 
 import dataclasses
 
@@ -86,3 +86,18 @@ def test_cosine_warm_up_and_balanced_batches_train_and_keep_their_schedule_in_th
     state = torch.load(tmp_path / "w" / CHECKPOINT, weights_only=True)
     assert state["scheduler"]["last_epoch"] == outcome.info["optimizer_steps"]
     assert [name for name, *_ in state["history"]] == [name for name, *_ in outcome.history]
+
+
+def test_inner_folds_score_every_training_video_once_and_leave_no_inner_checkpoints(clips, tmp_path):
+    root, catalog, folds = clips
+    settings = dataclasses.replace(TINY, epochs=1, inner_folds=True)
+    outcome = train_fold("naive_cnn", 0, catalog, folds, settings, root=root, workdir=tmp_path / "w",
+                         frames_cache=root / "cache", train_dir=tmp_path, log=lambda _: None)
+    inner = outcome.inner_predictions
+    training_videos = set(folds.filter(folds["fold"] != 0)["video_id"].to_list())
+    assert set(inner["video_id"].to_list()) == training_videos and inner["video_id"].is_unique().all()
+    for fold in set(inner["fold"].to_list()):  # each inner fold scored by a model that did not train on it
+        assert set(inner.filter(inner["fold"] == fold)["video_id"].to_list()) == set(
+            folds.filter(folds["fold"] == fold)["video_id"].to_list())
+    assert (tmp_path / "w" / "inner_predictions.parquet").exists()
+    assert not list((tmp_path / "w").glob("inner_*/"))
