@@ -55,6 +55,23 @@ def predict_progress(total: int, stream=None, enabled: bool | None = None):
         bar.close()
 
 
+def video_paths(given: list[str]) -> list[Path]:
+    """Files as given; a folder stands for the video files under it (as the inbox sensor finds them)."""
+    from fvc_assets.ingest.registration import scan_inbox
+
+    out = []
+    for text in given:
+        path = Path(text).absolute()
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found, rejected = scan_inbox(path)
+        for item in rejected:
+            print(f"fvc predict: skipping {item.path}: {item.reason}", file=sys.stderr)
+        out += found
+    return out
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     import json
 
@@ -77,9 +94,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             return 2
     from fvc_assets.train.models.feature_model import PickleRefused
 
+    videos = video_paths(args.videos)
+    if not videos:
+        print("fvc predict: no video file among the paths given", file=sys.stderr)
+        return 2
     try:
-        with predict_progress(len(args.videos)) as scored:
-            predictions = predict_videos([Path(p).absolute() for p in args.videos], storage.root, storage.train_dir,
+        with predict_progress(len(videos)) as scored:
+            predictions = predict_videos(videos, storage.root, storage.train_dir,
                                          storage.frames_cache_dir, storage.predict_dir, model, on_scored=scored,
                                          allow_pickle=args.allow_pickle)
     except PickleRefused as refused:
@@ -159,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="probability that each video is fake, from the best model (or --model)",
         description="Runs stages 1-4 on each video (into $FVC_DATA_DIR/predict/) and averages the five fold models.",
     )
-    predict.add_argument("videos", nargs="+", help="video files (read only)")
+    predict.add_argument("videos", nargs="+", help="video files, or folders of them (read only)")
     predict.add_argument("--model", help="a trained model's name (default: best by mean ROC-AUC)")
     predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
     predict.add_argument("--allow-pickle", action="store_true",

@@ -198,6 +198,10 @@ def test_fvc_predict_scores_new_videos_without_touching_them(trained, tmp_path):
     named = subprocess.run([*FVC, "predict", "--model", "ensemble", str(videos[0])], env=env,
                            capture_output=True, text=True, timeout=600)
     assert named.returncode == 0 and "ensemble" in named.stdout
+    folder = subprocess.run([*FVC, "predict", "--json", str(tmp_path / "new")], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert folder.returncode == 1  # broken.mp4 is in the folder too; the manifests (.csv) are not videos
+    assert sorted(r["path"] for r in json.loads(folder.stdout)) == sorted(map(str, [*videos, broken]))
     explained = subprocess.run([*FVC, "predict", "--model", "xgboost", str(videos[0])], env=env,
                                capture_output=True, text=True, timeout=600)
     assert explained.returncode == 0 and " ± " in explained.stdout
