@@ -260,32 +260,42 @@ def sample_frames(
         decoder: Iterator[av.VideoFrame] | None = None
         position = -math.inf  # time of the last frame decoded
         last: av.VideoFrame | None = None
+        seekable = True  # False once a seek landed past the data: then decode forward from the start
         for target in sample_times(start, duration, n):
-            k = bisect.bisect_right(keyframes, target) - 1
-            keyframe = keyframes[k] if k >= 0 else start
-            if decoder is None or keyframe > position:
-                # Seek to the target itself: FFmpeg lands on the keyframe before it. (Index
-                # timestamps are DTS in MP4; seeking to one can land a whole GOP early.)
-                container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
-                decoder = container.decode(stream)
-                position = -math.inf
-                last = None
-            if last is not None and last.time is not None and last.time + frame_time > target:
-                yield SampledFrame(target, float(last.time), _to_array(last, width, height, fmt, upright))
-                continue
-            found = None
-            try:
-                for frame in decoder:
-                    position = float(frame.time) if frame.time is not None else position + 1 / fps
-                    last = frame
-                    if position + frame_time > target:  # the frame on screen at the target time
-                        found = frame
-                        break
-            except av.error.FFmpegError as exc:
-                raise VideoError(path, f"decoding failed near {target:.2f}s ({_ffmpeg_reason(exc)})") from exc
-            if found is None:
-                return  # stream ended early (truncated, or the header over-states duration)
-            yield SampledFrame(target, position, _to_array(found, width, height, fmt, upright))
+            for _ in range(2):  # a second pass only after a seek that found nothing
+                k = bisect.bisect_right(keyframes, target) - 1
+                keyframe = keyframes[k] if k >= 0 else start
+                if decoder is None or (seekable and keyframe > position):
+                    # Seek to the target itself: FFmpeg lands on the keyframe before it. (Index
+                    # timestamps are DTS in MP4; seeking to one can land a whole GOP early.)
+                    container.seek(int(target / tb) if seekable else 0, stream=stream, backward=True,
+                                   any_frame=False)
+                    decoder = container.decode(stream)
+                    position = -math.inf
+                    last = None
+                if last is not None and last.time is not None and last.time + frame_time > target:
+                    yield SampledFrame(target, float(last.time), _to_array(last, width, height, fmt, upright))
+                    break
+                found = None
+                try:
+                    for frame in decoder:
+                        position = float(frame.time) if frame.time is not None else position + 1 / fps
+                        last = frame
+                        if position + frame_time > target:  # the frame on screen at the target time
+                            found = frame
+                            break
+                except av.error.FFmpegError as exc:
+                    raise VideoError(path, f"decoding failed near {target:.2f}s ({_ffmpeg_reason(exc)})") from exc
+                if found is None and seekable and last is None:
+                    # Nothing at all after the seek: containers without an index (MPEG program
+                    # streams) seek by byte estimates and can land past the data. Start over,
+                    # decoding forward from the beginning for this and every later target.
+                    seekable, decoder = False, None
+                    continue
+                if found is None:
+                    return  # stream ended early (truncated, or the header over-states duration)
+                yield SampledFrame(target, position, _to_array(found, width, height, fmt, upright))
+                break
     finally:
         container.close()
 

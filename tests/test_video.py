@@ -132,3 +132,20 @@ def test_bad_files_give_errors_that_name_file_and_reason(tmp_path):
             probe(path)
         assert str(path) in str(info.value)
         assert reason in str(info.value)
+
+
+def test_sampling_an_mpeg_program_stream_whose_seeks_land_past_the_data(tmp_path):
+    from tests.bad_inputs import pattern
+
+    # MPEG-PS has no index: FFmpeg seeks by byte estimates, and here every seek finds nothing.
+    path = pattern(tmp_path / "interlaced.mpg", w=96, h=64, codec="mpeg2video", vf="interlace",
+                   extra=("-flags", "+ilme+ildct", "-top", "1"))
+    container = av.open(str(path))
+    stream = container.streams.video[0]
+    container.seek(int(1.0 / float(stream.time_base)), stream=stream, backward=True, any_frame=False)
+    assert not list(container.decode(stream))  # the trap this test is about
+    container.close()
+    frames = list(sample_frames(path, 5, fmt="gray"))
+    assert len(frames) == 5
+    assert [f.time for f in frames] == sorted(f.time for f in frames)
+    assert all(f.time <= f.target_time for f in frames)
