@@ -147,8 +147,10 @@ def test_every_fold_is_an_mlflow_run_tagged_with_its_dagster_run(trained):
     for run in deep:
         epochs = client.get_metric_history(run.info.run_id, "epoch_train_loss")
         assert [m.step for m in epochs] == [1] and epochs[0].timestamp > 1_600_000_000_000
-        steps = client.get_metric_history(run.info.run_id, "grad_norm")
-        assert steps and all(m.value > 0 for m in steps)
+        gradient = client.get_metric_history(run.info.run_id, "epoch_grad_norm")
+        assert [m.step for m in gradient] == [1] and gradient[0].value > 0
+        # Per-step records come every log_every_steps (10 in the demo profile); this small corpus may not reach it.
+        assert all(m.value > 0 for m in client.get_metric_history(run.info.run_id, "grad_norm"))
         assert run.data.metrics["trainable_parameters"] > 90_000
         assert {"logit_std", "distinct_logits", "lr"} <= set(run.data.metrics)
 
