@@ -4,7 +4,7 @@ import polars as pl
 
 import dagster as dg
 from fvc_assets.ingest.preview import markdown_image
-from fvc_assets.partitions import FOLDS, MODELS
+from fvc_assets.partitions import BASE_MODELS, FOLDS, MODELS
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.comparison import (
     NESTED, best_model, comparison_table, markdown, naive_and_nested, nested_metrics, nested_predictions,
@@ -62,6 +62,8 @@ def model_comparison(context: dg.AssetExecutionContext, storage: StorageResource
         candidates = sorted(set(inner["model"].to_list()))
         # The naive pick among the same candidates, judged on the folds it was picked on, beside the nested one.
         honest = naive_and_nested(summarize(metrics.filter(pl.col("model").is_in(candidates))), selection)
+        # Base models trained without inner folds (inner_folds off, or by an earlier version) are no candidates.
+        honest.update(candidates=candidates, without_inner_scores=sorted(set(BASE_MODELS) - set(candidates)))
         metrics = pl.concat([metrics, nested_metrics(selection)], how="diagonal_relaxed")
         predictions = pl.concat([predictions, nested_predictions(selection, predictions)], how="diagonal_relaxed")
         order.append(NESTED)
