@@ -239,22 +239,10 @@ def model_settings(args, device: str):
     return dataclasses.replace(base, pretrained=False, device=device, batch_size=args.batch)
 
 
-def optimizer_for(settings, net):
-    """The settings' optimizer as training builds it (deep.make_optimizer where it exists): adam or adamw."""
-    import torch
-
-    name = getattr(settings, "optimizer", "adamw")
-    try:
-        from fvc_assets.train.models.deep import make_optimizer
-    except ImportError:
-        kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
-        return name, kind(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    return name, make_optimizer(net, settings)
-
-
 def measure_model(name: str, args, device: str) -> dict:
     import torch
 
+    from fvc_assets.train.models.deep import make_optimizer
     from fvc_assets.train.models.registry import build_model
 
     settings = model_settings(args, device)
@@ -265,21 +253,17 @@ def measure_model(name: str, args, device: str) -> dict:
     model = None
     try:
         model = build_model(name, settings)
-        row["frames"] = frames = int(getattr(model, "frame_count", settings.frames))
+        row["frames"] = frames = model.frame_count
         model.net = model.network().to(device)
         model.net.train()
         row["params"] = sum(p.numel() for p in model.net.parameters())
         use_amp = device.startswith("cuda")
-        row["optimizer"], optimizer = optimizer_for(settings, model.net)
+        row["optimizer"], optimizer = settings.optimizer, make_optimizer(model.net, settings)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         shape = (args.batch, frames, 3, size, size)
-        if hasattr(model, "prepare"):  # uint8 clips on the device, normalised by the model, as fit() does
-            x = torch.randint(0, 256, shape, dtype=torch.uint8, device=device)
-            prepare = model.prepare
-        else:  # older models: the loader hands over normalised float clips
-            x = torch.randn(shape, device=device)
-            prepare = lambda clips: clips
+        x = torch.randint(0, 256, shape, dtype=torch.uint8, device=device)  # normalised by the model, as in fit()
+        prepare = model.prepare
         y = torch.randint(0, 2, (args.batch,), device=device).float()
 
         def step():
