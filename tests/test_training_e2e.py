@@ -152,7 +152,7 @@ def test_every_fold_is_an_mlflow_run_tagged_with_its_dagster_run(trained):
         # Per-step records come every log_every_steps (10 in the demo profile); this small corpus may not reach it.
         assert all(m.value > 0 for m in client.get_metric_history(run.info.run_id, "grad_norm"))
         assert run.data.metrics["trainable_parameters"] > 90_000
-        assert {"logit_std", "distinct_logits", "lr"} <= set(run.data.metrics)
+        assert {"epoch_logit_std", "epoch_distinct_logits", "epoch_lr"} <= set(run.data.metrics)
 
 
 def test_comparison_slices_and_best_model_files(trained):
