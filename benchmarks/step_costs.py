@@ -19,15 +19,20 @@ from benchmarks._measure import print_table
 ASSETS = ("raw_videos", "augmented_videos", "handcrafted_features", "scaled_videos", "scaled_features",
           "fold_results", "ensemble_results")
 PER_VIDEO_BUDGET_MB = 400
+PAGE = 10_000
 
 
 def costs(instance: dg.DagsterInstance, asset: str) -> list[dict[str, float]]:
-    out = []
-    for record in instance.fetch_materializations(dg.AssetKey(asset), limit=100_000).records:
-        metadata = record.asset_materialization.metadata
-        if "cost/wall_s" in metadata:
-            out.append({k.removeprefix("cost/"): metadata[k].value for k in metadata if k.startswith("cost/")})
-    return out
+    out, cursor = [], None
+    while True:  # Dagster hands out at most 10,000 records a call
+        page = instance.fetch_materializations(dg.AssetKey(asset), limit=PAGE, cursor=cursor)
+        for record in page.records:
+            metadata = record.asset_materialization.metadata
+            if "cost/wall_s" in metadata:
+                out.append({k.removeprefix("cost/"): metadata[k].value for k in metadata if k.startswith("cost/")})
+        if not page.has_more:
+            return out
+        cursor = page.cursor
 
 
 def main() -> None:
