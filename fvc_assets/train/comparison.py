@@ -29,13 +29,19 @@ def originals(predictions: pl.DataFrame) -> pl.DataFrame:
     return predictions.filter(pl.col("augmentation") == "original")
 
 
+def metrics_by(predictions: pl.DataFrame, *keys: str) -> pl.DataFrame:
+    """*keys, metric, value: the metrics of the held-out originals of each ``keys`` group."""
+    types = {"model": pl.String, "fold": pl.Int64}
+    rows = []
+    for values, frame in originals(predictions).group_by(*keys):
+        for metric, value in binary_metrics(frame["target"].to_numpy(), frame["score"].to_numpy()).items():
+            rows.append({**dict(zip(keys, values)), "metric": metric, "value": value})
+    return pl.DataFrame(rows, schema={**{k: types[k] for k in keys}, "metric": pl.String, "value": pl.Float64})
+
+
 def pooled_metrics(predictions: pl.DataFrame) -> pl.DataFrame:
     """Metrics over all folds' held-out originals together (one score per video), per model."""
-    rows = []
-    for (model,), frame in originals(predictions).group_by("model"):
-        for metric, value in binary_metrics(frame["target"].to_numpy(), frame["score"].to_numpy()).items():
-            rows.append({"model": model, "metric": metric, "value": value})
-    return pl.DataFrame(rows, schema={"model": pl.String, "metric": pl.String, "value": pl.Float64})
+    return metrics_by(predictions, "model")
 
 
 def best_model(summary: pl.DataFrame) -> str | None:
@@ -92,12 +98,7 @@ def nested_predictions(selection: pl.DataFrame, predictions: pl.DataFrame) -> pl
 
 def per_fold_metrics(predictions: pl.DataFrame) -> pl.DataFrame:
     """model, fold, metric, value over each fold's held-out originals (for scores no fold_results wrote)."""
-    rows = []
-    for (model, fold), frame in originals(predictions).group_by("model", "fold"):
-        for metric, value in binary_metrics(frame["target"].to_numpy(), frame["score"].to_numpy()).items():
-            rows.append({"model": model, "fold": fold, "metric": metric, "value": value})
-    return pl.DataFrame(rows, schema={"model": pl.String, "fold": pl.Int64, "metric": pl.String,
-                                      "value": pl.Float64})
+    return metrics_by(predictions, "model", "fold")
 
 
 def naive_and_nested(summary: pl.DataFrame, selection: pl.DataFrame) -> dict:

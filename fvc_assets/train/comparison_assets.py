@@ -8,8 +8,8 @@ from fvc_assets.partitions import BASE_MODELS, FOLDS, MODELS
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.comparison import (
     NESTED, best_model, comparison_table, markdown, naive_and_nested, nested_metrics, nested_predictions,
-    nested_selection,
-    per_fold_metrics, plot_curves, pooled_metrics, shuffled_label_control, slice_scores, summarize, weakest_slices,
+    nested_selection, per_fold_metrics, plot_curves, pooled_metrics, shuffled_label_control, slice_scores,
+    summarize, weakest_slices,
 )
 from fvc_assets.train.training_assets import ensemble_results, fold_results, missing_fold_results
 from fvc_assets.train.fold_training import AVERAGE_PREDICTIONS, INNER_PREDICTIONS, METRICS, PREDICTIONS

@@ -76,3 +76,9 @@ def load_clip_frames(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(frames (T, S, S, 3) uint8, padding (top, bottom, left, right)) of a cached clip."""
     with np.load(path) as data:
         return data["frames"], data["padding"]
+
+
+def clip_padding(path: Path) -> np.ndarray:
+    """Padding (top, bottom, left, right) of a cached clip, without reading its frames."""
+    with np.load(path) as data:
+        return data["padding"]

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fvc_assets.train.frames import clip_frames, load_clip_frames
+from fvc_assets.train.frames import clip_frames, clip_padding, load_clip_frames
 from fvc_assets.train.models.base import FitContext
 from fvc_core.train_settings import TrainSettings
 from fvc_resources.atomic import atomic_path
@@ -95,12 +95,11 @@ class FrameDataset:
         frames, _ = load_clip_frames(self.files[i])
         return torch.from_numpy(frames).permute(0, 3, 1, 2), torch.tensor(float(self.labels[i]))
 
-    def padding_share(self) -> float:
-        """Mean share of each input square that is letterbox padding."""
+    def padding_share(self, size: int) -> float:
+        """Mean share of each ``size`` x ``size`` input square that is letterbox padding."""
         shares = []
         for file in self.files:
-            frames, (top, bottom, left, right) = load_clip_frames(file)
-            size = frames.shape[1]
+            top, bottom, left, right = clip_padding(file)
             shares.append(1 - (size - top - bottom) * (size - left - right) / (size * size))
         return float(np.mean(shares)) if shares else 0.0
 
@@ -316,7 +315,7 @@ class DeepModel:
             training_clips=len(dataset), device=device, epochs=s.epochs, resumed_from_epoch=start_epoch,
             train_seconds=time.perf_counter() - started, parameters=parameters, trainable_parameters=trainable,
             optimizer_steps=total_steps, zero_gradient_steps=zero_grad_steps,
-            letterbox_padding_share=round(dataset.padding_share(), 4),
+            letterbox_padding_share=round(dataset.padding_share(s.image_size), 4),
             **{f"final_{k}": v for k, v in epoch_stats.items()},
         )
 
