@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fvc_assets.augment.clips import CLIPS_PER_VIDEO, augment_video
+from fvc_assets.augment.clips import CLIPS_PER_VIDEO, augment_video, encoders_at_once
 from fvc_assets.augment.schema import ClipTable
 from fvc_assets.augment.transforms import AUGMENTATIONS, build_transform, clip_seed
 from fvc_resources.video import VideoError, probe
@@ -111,12 +111,43 @@ def test_a_source_with_no_decodable_frame_fails_naming_the_file(tmp_path):
     assert not any((tmp_path / "clips").glob("*.mp4")), "no clip, and no temp file, is left behind"
 
 
-def test_clips_are_byte_identical_across_runs_and_worker_counts(tmp_path):
-    """x264 with mbtree on gave different pixels run to run here; the clip writer turns it off."""
+def test_clips_are_byte_identical_across_runs_and_clips_at_once(tmp_path):
+    """x264 with mbtree on gave different pixels run to run here; the clip writer turns it off, and
+    pins x264 to one thread (its output depends on its thread count). Encoding the 11 clips all at
+    once, 3 at a time, or one at a time gives the same bytes."""
     source = encode_video(tmp_path / "src.mp4", frames=40, width=192, height=108, fps=20, seed=4)
     digests = []
-    for run, workers in enumerate((1, 2, 2)):
+    for run, at_once in enumerate((11, 3, 1, 11)):
         rows = augment_video(source, tmp_path / f"run{run}", video_id="src", label="real", dup_group="g",
-                             fps=20.0, workers=workers, path_root=tmp_path / f"run{run}")
+                             fps=20.0, at_once=at_once, path_root=tmp_path / f"run{run}")
         digests.append({r["clip_id"]: (tmp_path / f"run{run}" / r["path"]).read_bytes() for r in rows})
-    assert digests[0] == digests[1] == digests[2]
+    assert len(digests[0]) == 11
+    assert digests[0] == digests[1] == digests[2] == digests[3]
+
+
+def test_the_memory_budget_and_the_cores_set_how_many_clips_run_at_once():
+    assert encoders_at_once(1920, 1080, 400, cores=16) == 2  # about 121 MB per 1080p encoder, plus its chunks
+    assert encoders_at_once(1920, 1080, 100, cores=16) == 1  # never fewer than one
+    assert encoders_at_once(320, 240, 10_000, cores=64) == CLIPS_PER_VIDEO  # never more than 11
+    assert encoders_at_once(320, 240, 10_000, cores=2) == 2  # nor more than the cores
+    at = [encoders_at_once(w, h, 400, cores=16) for w, h in ((854, 480), (1280, 720), (1920, 1080))]
+    assert at[0] > at[1] > at[2]
+
+
+def test_a_failing_clip_stops_the_video_and_leaves_no_clip(tmp_path, monkeypatch):
+    """One clip's encoder failing in a later pass removes the clips earlier passes wrote: all 11 or none."""
+    import fvc_assets.augment.clips as clips
+
+    source = encode_video(tmp_path / "src.mp4", frames=20, width=96, height=64, fps=20)
+    real = clips.build_transform
+
+    def breaking(video_id, idx, seed=0):
+        transform = real(video_id, idx, seed)
+        if idx == 8:
+            transform.apply = lambda chunk: (_ for _ in ()).throw(RuntimeError("elastic broke"))
+        return transform
+
+    monkeypatch.setattr(clips, "build_transform", breaking)
+    with pytest.raises(RuntimeError, match="elastic broke"):
+        augment_video(source, tmp_path / "clips", video_id="s", label="real", dup_group="g", fps=20.0, at_once=3)
+    assert not list((tmp_path / "clips").glob("*")), "no clip and no temp file is left behind"

@@ -26,6 +26,12 @@ SOURCE_DECODED = "source_decoded_whole"
 class AugmentConfig(dg.Config):
     global_seed: int = Field(default=0, description="Seeds every augmentation with (video id, index, this).")
     max_frames_per_clip: int | None = Field(default=None, description="Cap on frames per clip; None = whole video.")
+    clips_memory_mb: int = Field(
+        default=400, ge=1,
+        description=("Memory for the clips being encoded: as many clips run side by side as fit (one x264 "
+                     "encoder holds about 121 MB at 1080p, 60 MB at 720p), at most one per core and at least "
+                     "one. Add the process's own ~300 MB (Dagster, the libraries) when sizing slurm/mem."),
+    )
 
 
 def completeness(video_id: str, clips: list[dict], root) -> dg.AssetCheckResult:
@@ -74,7 +80,7 @@ def source_decoded(announced: int, decoded: int, max_frames: int | None) -> dg.A
     partitions_def=videos_partitions,
     deps=[raw_videos],
     group_name="augment",
-    code_version="1",
+    code_version="2",
     kinds={"video", "parquet"},
     check_specs=[
         dg.AssetCheckSpec(
@@ -115,6 +121,7 @@ def augmented_videos(
             fps=raw["fps"],
             global_seed=config.global_seed,
             max_frames=config.max_frames_per_clip,
+            memory_mb=config.clips_memory_mb,
             path_root=storage.root,
             log=context.log.info,
         )

@@ -10,6 +10,7 @@ keep the frame size, so a clip streams chunk by chunk in bounded memory.
 from __future__ import annotations
 
 import hashlib
+from statistics import NormalDist
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -71,6 +72,11 @@ def _affine_matrix(width: int, height: int, angle=0.0, scale=1.0, shear=0.0, tx=
     return np.hstack([linear, offset[:, None]]).astype(np.float32)
 
 
+def _flip(chunk: np.ndarray) -> np.ndarray:
+    """Mirror left-right (OpenCV: about 20x faster than copying a reversed NumPy view)."""
+    return _per_frame(chunk, lambda frame: cv2.flip(frame, 1))
+
+
 def _linear(frame: np.ndarray, gain: float, offset: float) -> np.ndarray:
     """saturate(gain * frame + offset), in OpenCV (SIMD, no float copy of the frame)."""
     return cv2.addWeighted(frame, gain, frame, 0.0, offset)
@@ -98,16 +104,19 @@ def _saturation(factor: float):
 
 
 def _noise(sigma: float, seed: int):
-    """Gaussian noise from OpenCV's RNG, re-seeded per frame from (clip seed, frame index):
-    deterministic whatever the chunking, and about 4x faster than NumPy's normal()."""
+    """Gaussian noise, drawn afresh for every frame from a generator seeded by (clip seed, frame
+    index): deterministic whatever the chunking. Random bytes map through a 256-entry table of
+    the normal distribution's quantiles (mid-points of 256 equal-probability bins, so the tails
+    stop at about 2.7 sigma), which costs about a third of drawing normal deviates."""
+    table = np.array([[round(NormalDist(0.0, sigma).inv_cdf((k + 0.5) / 256)) for k in range(256)]], np.int16)
     counter = {"frame": 0}
 
     def fn(frame):
-        noise = np.empty(frame.shape, np.int16)
-        cv2.setRNGSeed((seed + counter["frame"] * 7919) % (2**31 - 1))
+        rng = np.random.default_rng((seed, counter["frame"]))
         counter["frame"] += 1
-        cv2.randn(noise.reshape(frame.shape[0], -1), 0.0, sigma)  # one channel: every value gets noise
-        return cv2.add(frame, noise, dtype=cv2.CV_8U)
+        uniform = np.frombuffer(rng.bytes(frame.size), np.uint8).reshape(frame.shape[0], -1)
+        noise = cv2.LUT(uniform, table)
+        return cv2.add(frame, noise.reshape(frame.shape), dtype=cv2.CV_8U)
 
     return lambda chunk: _per_frame(chunk, fn)
 
@@ -177,7 +186,7 @@ def build_transform(video_id: str, augmentation_idx: int, global_seed: int = 0) 
         params = {"angle": r(-10, 10)}
         return ClipTransform(name, params, _geometric({"angle": params["angle"]}))
     if name == "horizontal_flip":
-        return ClipTransform(name, {}, lambda chunk: np.ascontiguousarray(chunk[:, :, ::-1]))
+        return ClipTransform(name, {}, _flip)
     if name == "brightness":
         params = {"factor": r(0.8, 1.2)}
         return ClipTransform(name, params, _brightness(params["factor"]))
@@ -205,7 +214,7 @@ def build_transform(video_id: str, augmentation_idx: int, global_seed: int = 0) 
         name,
         params,
         _compose(
-            lambda chunk: np.ascontiguousarray(chunk[:, :, ::-1]),
+            _flip,
             _geometric({"angle": params["angle"]}),
             _brightness(params["brightness"]),
             _noise(params["sigma"], int(rng.integers(0, 2**31 - 1))),

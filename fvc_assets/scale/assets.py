@@ -88,7 +88,7 @@ def scaled_checks(clips: list[dict], rows: list[dict], failures: dict[str, str],
     partitions_def=videos_partitions,
     deps=[augmented_videos],
     group_name="scale",
-    code_version="1",
+    code_version="2",
     kinds={"video", "parquet"},
     # No static pool: the step holds the `gpu` pool only while the autoencoder runs on CUDA
     # (fvc_resources.gpu_pool); letterbox scaling runs side by side with other CPU work.
