@@ -10,6 +10,8 @@ from __future__ import annotations
 import bisect
 import math
 import os
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -332,23 +334,128 @@ def iter_chunks(
         stream = _video_stream(container, path)
         if threads:
             stream.thread_type, stream.thread_count = ("AUTO", threads) if threads > 1 else ("SLICE", 1)
-        chunk: list[np.ndarray] = []
-        count = 0
-        try:
-            for frame in container.decode(stream):
-                chunk.append(_to_array(frame, width, height, fmt, upright, interpolation))
-                count += 1
-                if len(chunk) == chunk_frames:
-                    yield np.stack(chunk)
-                    chunk = []
-                if max_frames is not None and count >= max_frames:
-                    break
-        except av.error.FFmpegError as exc:
-            raise VideoError(path, f"decoding failed after {count} frames ({_ffmpeg_reason(exc)})") from exc
-        if chunk:
-            yield np.stack(chunk)
+        yield from batched_arrays(_decoded(path, container.decode(stream)), chunk_frames, max_frames=max_frames,
+                                  width=width, height=height, fmt=fmt, upright=upright, interpolation=interpolation)
     finally:
         container.close()
+
+
+def _decoded(path: Path, decoder: Iterator[av.VideoFrame], already: int = 0) -> Iterator[av.VideoFrame]:
+    """The decoder's frames; a decoding error becomes a VideoError naming the file and the frame count."""
+    count = already
+    try:
+        for frame in decoder:
+            yield frame
+            count += 1
+    except av.error.FFmpegError as exc:
+        raise VideoError(path, f"decoding failed after {count} frames ({_ffmpeg_reason(exc)})") from exc
+
+
+def batched_arrays(
+    frames: Iterable[av.VideoFrame],
+    chunk_frames: int,
+    *,
+    max_frames: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    fmt: str = "rgb24",
+    upright: bool = False,
+    interpolation: str = "AREA",
+) -> Iterator[np.ndarray]:
+    """Frames as arrays (resized inside FFmpeg), stacked ``chunk_frames`` at a time."""
+    chunk: list[np.ndarray] = []
+    for count, frame in enumerate(frames, start=1):
+        chunk.append(_to_array(frame, width, height, fmt, upright, interpolation))
+        if len(chunk) == chunk_frames:
+            yield np.stack(chunk)
+            chunk = []
+        if max_frames is not None and count >= max_frames:
+            break
+    if chunk:
+        yield np.stack(chunk)
+
+
+class OpenedVideo:
+    """A video opened for one front-to-back pass, its first frame already decoded.
+
+    Facts come from the stream and that first frame, so a caller that needs the size and
+    rotation before it starts pays for one open and one decode, not a probe and then a
+    second open. ``frames()`` yields every frame, the first included, as FFmpeg frames.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._container = _open(self.path)
+        try:
+            self._stream = _video_stream(self._container, self.path)
+            self.fps = _stream_fps(self._stream)
+            self._decoder = self._container.decode(self._stream)
+            self._first = next(self._decoder, None)
+        except av.error.FFmpegError as exc:
+            self.close()
+            raise VideoError(self.path, f"video stream does not decode ({_ffmpeg_reason(exc)})") from exc
+        except BaseException:
+            self.close()
+            raise
+        if self._first is None:
+            self.close()
+            raise VideoError(self.path, "video stream has no decodable frame (truncated or empty)")
+        self.width, self.height = int(self._first.width), int(self._first.height)  # as stored
+        self.rotation = int(self._first.rotation or 0) % 360
+
+    def frames(self) -> Iterator[av.VideoFrame]:
+        yield self._first
+        yield from _decoded(self.path, self._decoder, already=1)
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> "OpenedVideo":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def prefetched(items: Iterator, depth: int = 4) -> Iterator:
+    """Run ``items`` on a background thread, ``depth`` ahead of the consumer.
+
+    Decoding and resizing (FFmpeg, GIL released) then overlap with whatever the consumer
+    does with each item (encoding). An exception in ``items`` is raised to the consumer;
+    a consumer that stops early stops the thread.
+    """
+    done, stop = object(), threading.Event()
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(done)
+        except BaseException as exc:  # noqa: BLE001 - raised in the consumer
+            buffer.put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close:
+                close()
+
+    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := buffer.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 @dataclass(frozen=True)
@@ -428,15 +535,29 @@ class ClipWriter:
         """Append a chunk (k, H, W, 3) or one frame (H, W, 3) of RGB uint8."""
         for image in chunk[None] if chunk.ndim == 3 else chunk:
             image = _even(image)
-            if self._stream is None:
-                self.height, self.width = image.shape[:2]
-                stream = self._out.add_stream(self.codec, rate=self.rate, options=self.options)
-                stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.pix_fmt
-                if self.bit_rate:
-                    stream.bit_rate = self.bit_rate
-                self._stream = stream
+            self._start(image.shape[1], image.shape[0])
             self._out.mux(self._stream.encode(self._frame(image)))
             self.frames += 1
+
+    def write_frame(self, frame: av.VideoFrame) -> None:
+        """Append a decoded frame as it is (already in the encoder's pixel format and an even
+        size): no array, no conversion, as `ffmpeg -vf scale` hands frames to its encoder."""
+        if frame.format.name != self.pix_fmt or frame.width % 2 or frame.height % 2:
+            raise ValueError(f"{self.path}: write_frame needs even-sized {self.pix_fmt} frames, "
+                             f"got {frame.width}x{frame.height} {frame.format.name}")
+        self._start(frame.width, frame.height)
+        frame.pts, frame.time_base = self.frames, 1 / self.rate  # numbered at the clip's rate
+        self._out.mux(self._stream.encode(frame))
+        self.frames += 1
+
+    def _start(self, width: int, height: int) -> None:
+        if self._stream is None:
+            self.width, self.height = width, height
+            stream = self._out.add_stream(self.codec, rate=self.rate, options=self.options)
+            stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
+            if self.bit_rate:
+                stream.bit_rate = self.bit_rate
+            self._stream = stream
 
     def _frame(self, image: np.ndarray) -> av.VideoFrame:
         """RGB to the encoder's format. For 4:2:0, OpenCV's converter (BT.601, limited range, as

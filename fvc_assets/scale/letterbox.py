@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from fvc_resources.video import ClipWriter, iter_chunks, probe
+from fvc_resources.video import ClipWriter, OpenedVideo, batched_arrays, prefetched
 
 
 def scaled_size(width: int, height: int, target: int = 256) -> tuple[int, int]:
@@ -33,24 +33,27 @@ def scale_clip(
 ) -> dict:
     """Write ``source`` scaled to ``target`` on its longer side; returns the clip's size facts.
 
-    Resizing happens inside PyAV while decoding (no RGB round trip at full size).
-    ``frame_transform`` (e.g. an autoencoder) runs on the scaled chunks.
+    Resizing happens inside FFmpeg while decoding. Plain letterbox of an upright source
+    never leaves FFmpeg's frames (decode, resize, encode, as `ffmpeg -vf scale` does);
+    ``frame_transform`` (e.g. an autoencoder) or a display rotation takes RGB chunks.
     """
-    facts = probe(source)
-    width, height = facts.width, facts.height
-    if facts.rotation in (90, 270):
-        width, height = height, width
-    sw, sh = scaled_size(width, height, target)
-    # PyAV resizes in stored orientation, before the upright rotation.
-    dw, dh = (sh, sw) if facts.rotation in (90, 270) else (sw, sh)
-    chunks: Iterator[np.ndarray] = iter_chunks(
-        source, chunk_frames, width=dw, height=dh, upright=True,
-        interpolation=interpolation_for(width, height, target),
-    )
-    with ClipWriter(target_path, facts.fps or 25.0) as writer:
-        for chunk in chunks:
-            writer.write(frame_transform(chunk) if frame_transform else chunk)
-        written = writer.close()
+    with OpenedVideo(source) as video:
+        width, height = (video.height, video.width) if video.rotation in (90, 270) else (video.width, video.height)
+        sw, sh = scaled_size(width, height, target)
+        # FFmpeg resizes in stored orientation, before the upright rotation.
+        dw, dh = (sh, sw) if video.rotation in (90, 270) else (sw, sh)
+        interpolation = interpolation_for(width, height, target)
+        with ClipWriter(target_path, video.fps or 25.0) as writer:
+            if frame_transform is None and video.rotation == 0:
+                resized = (frame.reformat(width=dw, height=dh, format="yuv420p", interpolation=interpolation)
+                           for frame in video.frames())
+                for frame in prefetched(resized):  # decode and resize overlap the encoder
+                    writer.write_frame(frame)
+            else:
+                for chunk in batched_arrays(video.frames(), chunk_frames, width=dw, height=dh,
+                                            interpolation=interpolation, upright=True):
+                    writer.write(frame_transform(chunk) if frame_transform else chunk)
+            written = writer.close()
     return {
         "original_width": width,
         "original_height": height,
