@@ -1,6 +1,10 @@
-"""Run every benchmark: `.venv/bin/python -m benchmarks` (or `make bench`)."""
+"""Run every benchmark: `.venv/bin/python -m benchmarks` (or `make bench`).
 
-from benchmarks import sampling, stages12, stages34, training
+Stage 5 and the model rows of `benchmarks.predict` need a trained data root
+($FVC_DATA_DIR, as `make demo` leaves it); without one they say so and skip.
+"""
+
+from benchmarks import predict, sampling, stages12, stages34, training
 
 if __name__ == "__main__":
     sampling.main()
@@ -8,5 +12,7 @@ if __name__ == "__main__":
     stages12.main()
     print()
     stages34.main()
+    print()
+    predict.main([])
     print()
     training.main()

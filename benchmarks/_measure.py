@@ -57,6 +57,7 @@ def cli(main, one) -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--one", nargs=3, metavar=("WHAT", "PATH", "N"))
+    parser.add_argument("args", nargs="*", help="read by the benchmark itself (e.g. a data root)")
     args = parser.parse_args()
     if args.one:
         what, path, n = args.one

@@ -1,9 +1,10 @@
 """``fvc predict``: P(fake) for videos outside the training partitions.
 
-Each video goes through the same code as the pipeline (stage 1's original
-clip, the 15 stage-2 features of the file itself, the 256-pixel scaled clip, the 8 stage-4
-features) into a work folder under ``$FVC_DATA_DIR/predict/<content hash>/``;
-input files are only read. It is then scored by the five fold models of one
+Each video goes through the pipeline's own feature code: the 15 stage-2 features
+of the file itself and the 8 stage-4 features of the same sampled frames resized
+as stage 3 resizes, in one sampling pass; a frame model also gets the 256-pixel
+clip stage 3 would write, scaled from the file, in a work folder under
+``$FVC_DATA_DIR/predict/<content hash>/``. Input files are only read. It is then scored by the five fold models of one
 model (the best by mean ROC-AUC unless one is named), and the five scores are
 averaged, their spread beside the mean. For a feature model each score comes
 with the features that pushed it most (their contributions to the log-odds).
@@ -20,11 +21,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fvc_assets.augment.clips import augment_video
-from fvc_assets.augment.transforms import ORIGINAL_INDEX
-from fvc_assets.features.extract import clip_features
+from fvc_assets.features.extract import source_and_scaled_features
 from fvc_core.sampling import frames_to_sample
-from fvc_assets.features.scaled import aggregate_scaled
 from fvc_assets.ingest.registration import file_sha256
 from fvc_assets.scale.letterbox import scale_clip
 from fvc_assets.train.fold_training import MODEL_INFO
@@ -32,7 +30,7 @@ from fvc_assets.train.folds import N_FOLDS
 from fvc_assets.train.models.base import FitContext
 from fvc_assets.train.models.registry import build_model, spec
 from fvc_core.train_settings import TrainSettings
-from fvc_resources.video import VideoError, probe, sample_frames
+from fvc_resources.video import VideoError
 
 SCALE_TARGET = 256
 
@@ -58,24 +56,21 @@ def _count(frames: int) -> int:
     return frames_to_sample(frames, 0.10, 5, 50)  # FrameSamplingResource's defaults
 
 
-def prepare_video(path: Path, root: Path, work_dir: Path) -> pl.DataFrame:
-    """One catalog-like row (features, scaled_path relative to ``root``) for the video at ``path``."""
-    facts = probe(path)
+def prepare_video(path: Path, root: Path, work_dir: Path, with_clip: bool = False) -> pl.DataFrame:
+    """One catalog-like row for the video at ``path``: its 15 stage-2 and 8 stage-4 features from one
+    sampling pass over the file; with ``with_clip`` (frame models) also the 256-pixel clip, scaled
+    from the file as stage 3 scales (``scaled_path``, relative to ``root``)."""
     video_id = "predict_" + work_dir.name
-    rows = augment_video(path, work_dir / "clips", video_id=video_id, label="unknown", dup_group=video_id,
-                         fps=facts.fps, indices=(ORIGINAL_INDEX,))
-    clip = work_dir / "clips" / "original.mp4"
-    handcrafted = clip_features(path, _count)  # as in training: the original's features from the file itself
+    handcrafted, scaled = source_and_scaled_features(path, _count, SCALE_TARGET)
     handcrafted.pop("frames_sampled")
-    scaled_path = work_dir / "scaled" / "original.mp4"
-    size = scale_clip(clip, scaled_path, SCALE_TARGET)
-    scaled, _ = aggregate_scaled(s.image for s in sample_frames(scaled_path, _count(probe(scaled_path).frame_count)))
-    return pl.DataFrame([{
-        "clip_id": rows[0]["clip_id"], "video_id": video_id, "augmentation": "original", "label": "unknown",
-        **handcrafted, **scaled,
-        "is_upscaled": float(size["is_upscaled"]), "is_downscaled": float(size["is_downscaled"]),
-        "scaled_path": str(scaled_path.relative_to(root)),
-    }])
+    row = {"clip_id": f"{video_id}__original", "video_id": video_id, "augmentation": "original",
+           "label": "unknown", **handcrafted, **scaled, "scaled_path": ""}
+    if with_clip:
+        scaled_path = work_dir / "scaled" / "original.mp4"
+        if not scaled_path.exists():  # the work folder is named by the file's content hash
+            scale_clip(path, scaled_path, SCALE_TARGET)
+        row["scaled_path"] = str(scaled_path.relative_to(root))
+    return pl.DataFrame([row])
 
 
 def require_inside(folder: Path, root: Path) -> None:
@@ -134,6 +129,14 @@ class FoldModels:
             self._loaded[(name, fold)] = load_fold_model(folder, name, self.allow_pickle)
         return self._loaded[(name, fold)]
 
+    def reads_frames(self, name: str, folds: list[str]) -> bool:
+        """Does scoring with ``name`` read a clip's frames (a frame model, or an ensemble with one)?"""
+        if spec(name).inputs == "frames":
+            return True
+        if spec(name).inputs == "scores":
+            return any(self.reads_frames(member, folds) for fold in folds for member in self.model(name, fold).members)
+        return False
+
     def reasons(self, name: str, folds: list[str], row: pl.DataFrame) -> list[dict]:
         """Each kept feature's contribution to the log-odds, averaged over the fold models, largest first
         (empty for models that do not read the features)."""
@@ -167,13 +170,14 @@ def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache:
     check_catalog_matches(root)
     models = FoldModels(train_dir, root, FitContext(root=root, workdir=predict_dir, frames_cache=frames_cache),
                         allow_pickle)
+    needs_frames = models.reads_frames(model, [f.name for f in folders])
     out = []
     for path in paths:
         try:
             if not path.is_file():
                 raise VideoError(path, "no such file")
             work_dir = predict_dir / file_sha256(path)[:16]
-            row = prepare_video(path, root, work_dir)
+            row = prepare_video(path, root, work_dir, with_clip=needs_frames)
             scores = [models.score(model, folder.name, row) for folder in folders]
             out.append(Prediction(str(path), float(np.mean(scores)), model, len(scores), fold_scores=scores,
                                   spread=float(np.std(scores)),

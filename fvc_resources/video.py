@@ -218,7 +218,7 @@ def _keyframe_times(container, stream) -> list[float]:
     return sorted(times)
 
 
-def _to_array(
+def frame_array(
     frame: av.VideoFrame,
     width: int | None,
     height: int | None,
@@ -248,12 +248,22 @@ def sample_frames(
     fmt: str = "rgb24",
     upright: bool = False,
 ) -> Iterator[SampledFrame]:
-    """Yield up to ``n`` frames spread evenly over the video, in time order.
+    """Yield up to ``n`` frames spread evenly over the video, in time order, as arrays.
+
+    See :func:`sample_video_frames` for how they are found; memory holds one frame.
+    """
+    for target, time, frame in sample_video_frames(path, n):
+        yield SampledFrame(target, time, frame_array(frame, width, height, fmt, upright))
+
+
+def sample_video_frames(path: str | os.PathLike, n: int) -> Iterator[tuple[float, float, av.VideoFrame]]:
+    """Yield up to ``n`` (target time, frame time, decoded frame) spread evenly over the video.
 
     Route choice per target: decode forward from where the decoder stands,
     unless a keyframe lies between there and the target; then seek to the
     keyframe before the target. The cost is never more than one forward pass,
-    and far less on long videos with few targets. Memory holds one frame.
+    and far less on long videos with few targets. A caller that needs a frame
+    in more than one form (grey at full size, RGB at 256 px) converts it once each.
     """
     path = Path(path)
     container = _open(path)
@@ -285,7 +295,7 @@ def sample_frames(
                     position = -math.inf
                     last = None
                 if last is not None and last.time is not None and last.time + frame_time > target:
-                    yield SampledFrame(target, float(last.time), _to_array(last, width, height, fmt, upright))
+                    yield target, float(last.time), last
                     break
                 found = None
                 try:
@@ -305,7 +315,7 @@ def sample_frames(
                     continue
                 if found is None:
                     return  # stream ended early (truncated, or the header over-states duration)
-                yield SampledFrame(target, position, _to_array(found, width, height, fmt, upright))
+                yield target, position, found
                 break
     finally:
         container.close()
@@ -365,7 +375,7 @@ def batched_arrays(
     """Frames as arrays (resized inside FFmpeg), stacked ``chunk_frames`` at a time."""
     chunk: list[np.ndarray] = []
     for count, frame in enumerate(frames, start=1):
-        chunk.append(_to_array(frame, width, height, fmt, upright, interpolation))
+        chunk.append(frame_array(frame, width, height, fmt, upright, interpolation))
         if len(chunk) == chunk_frames:
             yield np.stack(chunk)
             chunk = []
