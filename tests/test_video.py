@@ -149,3 +149,48 @@ def test_sampling_an_mpeg_program_stream_whose_seeks_land_past_the_data(tmp_path
     assert len(frames) == 5
     assert [f.time for f in frames] == sorted(f.time for f in frames)
     assert all(f.time <= f.target_time for f in frames)
+
+
+def test_prefetched_keeps_order_raises_the_producers_error_and_stops_when_abandoned():
+    import threading
+
+    from fvc_resources.video import prefetched
+
+    assert list(prefetched(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise VideoError("clip.mp4", "decoding failed after 1 frames")
+
+    with pytest.raises(VideoError, match="clip.mp4"):
+        list(prefetched(failing()))
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    stream = prefetched(endless(), depth=2)
+    assert next(stream) == 0
+    stream.close()  # the consumer stops early: the producer thread ends and closes its source
+    assert closed.wait(5)
+
+
+def test_letterbox_hands_decoded_frames_to_the_encoder_and_keeps_time(tmp_path):
+    from fvc_assets.scale.letterbox import scale_clip
+    from fvc_resources.video import ClipWriter, OpenedVideo
+
+    source = encode_video(tmp_path / "src.mp4", frames=30, width=320, height=180, fps=15)
+    facts = scale_clip(source, tmp_path / "out.mp4", 64)
+    out = probe(tmp_path / "out.mp4")
+    assert (out.width, out.height, out.frame_count, out.fps) == (64, 36, 30, 15.0)
+    assert facts["frames"] == 30 and facts["is_downscaled"]
+    with OpenedVideo(source) as video, ClipWriter(tmp_path / "bad.mp4", 15.0) as writer:
+        rgb = next(video.frames()).reformat(format="rgb24")
+        with pytest.raises(ValueError, match="yuv420p"):
+            writer.write_frame(rgb)

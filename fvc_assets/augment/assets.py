@@ -7,7 +7,6 @@ from pydantic import Field
 
 import dagster as dg
 from fvc_assets.augment.clips import CLIP_INDICES, CLIPS_PER_VIDEO, augment_video, clip_id
-from fvc_assets.augment.schema import ClipTable
 from fvc_assets.ingest.assets import raw_videos, video_failure
 from fvc_assets.ingest.preview import SHEET_THUMBNAIL_BYTES, contact_sheet, markdown_image, thumbnail_jpeg, write_preview
 from fvc_assets.partitions import videos_partitions
@@ -129,6 +128,9 @@ def augmented_videos(
         raise video_failure(error) from error
     seconds = time.perf_counter() - started
     original = next(r for r in rows if r["augmentation"] == "original")
+    # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
+    from fvc_assets.augment.schema import ClipTable
+
     table = ClipTable.validate(pl.DataFrame(rows, schema_overrides={"augmentation_idx": pl.Int64}))
     write_parquet_atomic(storage.clip_table_path(key), table)
 

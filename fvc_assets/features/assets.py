@@ -8,7 +8,7 @@ import dagster as dg
 from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.features.extract import video_features
 from fvc_assets.features.results import feature_check_specs, feature_checks, validated_table
-from fvc_assets.features.schema import PLAUSIBLE_RANGES, HandcraftedFeatureTable
+from fvc_assets.features.plausible import PLAUSIBLE_RANGES
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.step_cost import reports_cost
@@ -45,6 +45,9 @@ def handcrafted_features(
     started = time.perf_counter()
     rows, missing = video_features(clips, storage.root, sampling.count, source)
     seconds = time.perf_counter() - started
+    # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
+    from fvc_assets.features.schema import HandcraftedFeatureTable
+
     table = validated_table(HandcraftedFeatureTable, rows)
     write_parquet_atomic(storage.handcrafted_features_path(key), table)
     return dg.MaterializeResult(

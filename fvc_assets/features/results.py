@@ -3,7 +3,7 @@
 import polars as pl
 
 import dagster as dg
-from fvc_assets.features.schema import implausible_values
+from fvc_assets.features.plausible import implausible_values
 from fvc_assets.partitions import videos_partitions
 
 

@@ -7,7 +7,7 @@ import polars as pl
 import dagster as dg
 from fvc_assets.features.scaled import aggregate_scaled
 from fvc_assets.features.results import feature_check_specs, feature_checks, validated_table
-from fvc_assets.features.schema import SCALED_PLAUSIBLE_RANGES, ScaledFeatureTable
+from fvc_assets.features.plausible import SCALED_PLAUSIBLE_RANGES
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.assets import scaled_videos
 from fvc_assets.sole_writer import sole_writer
@@ -54,6 +54,9 @@ def scaled_features(
             rows.append(scaled_clip_features(row, storage.root, sampling.count))
         except (VideoError, ValueError) as exc:
             missing[row["clip_id"]] = str(exc)
+    # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
+    from fvc_assets.features.schema import ScaledFeatureTable
+
     table = validated_table(ScaledFeatureTable, rows)
     write_parquet_atomic(storage.scaled_features_path(key), table)
     return dg.MaterializeResult(

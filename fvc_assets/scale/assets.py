@@ -11,7 +11,6 @@ import dagster as dg
 from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.letterbox import scale_clip
-from fvc_assets.scale.schema import ScaledClipTable
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.step_cost import reports_cost
 from fvc_assets.upstream import require_upstream, table_version
@@ -131,6 +130,9 @@ def scaled_videos(
                              f"{rows[-1]['scaled_width']}x{rows[-1]['scaled_height']} ({config.method}), "
                              f"{rows[-1]['frames'] / clip_seconds:.1f} frames/s")
     seconds = time.perf_counter() - started
+    # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
+    from fvc_assets.scale.schema import ScaledClipTable
+
     table = ScaledClipTable.validate(pl.DataFrame(rows, schema_overrides={"frames": pl.Int64}))
     write_parquet_atomic(storage.scaled_table_path(key), table)
     frames = int(table["frames"].sum()) if rows else 0

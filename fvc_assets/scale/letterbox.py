@@ -50,8 +50,9 @@ def scale_clip(
                 for frame in prefetched(resized):  # decode and resize overlap the encoder
                     writer.write_frame(frame)
             else:
-                for chunk in batched_arrays(video.frames(), chunk_frames, width=dw, height=dh,
-                                            interpolation=interpolation, upright=True):
+                # Decoding the next chunk overlaps the transform (the autoencoder) of this one.
+                for chunk in prefetched(batched_arrays(video.frames(), chunk_frames, width=dw, height=dh,
+                                                       interpolation=interpolation, upright=True), depth=2):
                     writer.write(frame_transform(chunk) if frame_transform else chunk)
             written = writer.close()
     return {
