@@ -331,19 +331,12 @@ def iter_chunks(
     fmt: str = "rgb24",
     upright: bool = False,
     interpolation: str = "AREA",
-    threads: int | None = None,
 ) -> Iterator[np.ndarray]:
-    """Decode the video front to back, yielding arrays of shape (k, H, W, 3), k <= chunk_frames.
-
-    ``threads``: the decoder's threads (None: FFmpeg's choice, one per core, each with its
-    own frames; 1 where the caller already runs several decoders side by side).
-    """
+    """Decode the video front to back, yielding arrays of shape (k, H, W, 3), k <= chunk_frames."""
     path = Path(path)
     container = _open(path)
     try:
         stream = _video_stream(container, path)
-        if threads:
-            stream.thread_type, stream.thread_count = ("AUTO", threads) if threads > 1 else ("SLICE", 1)
         yield from batched_arrays(_decoded(path, container.decode(stream)), chunk_frames, max_frames=max_frames,
                                   width=width, height=height, fmt=fmt, upright=upright, interpolation=interpolation)
     finally:

@@ -57,7 +57,9 @@ def _write_clip(source: Path, path: Path, transform, fps: float, *, options, chu
                 max_frames: int | None, stop: threading.Event, frames: dict, idx: int) -> WrittenClip:
     """Decode the source and write one clip: its own decoder, transform and encoder."""
     with ClipWriter(path, fps, options=options) as writer:
-        for chunk in iter_chunks(source, chunk_frames, max_frames=max_frames, upright=True, threads=1):
+        # FFmpeg's own decoder threading, as everywhere else: its single-threaded decoder raises on a
+        # truncated file's last packet where the threaded one ends the stream (the decodable prefix).
+        for chunk in iter_chunks(source, chunk_frames, max_frames=max_frames, upright=True):
             if stop.is_set():
                 raise RuntimeError("stopped: another clip of this video failed")
             writer.write(transform.apply(chunk))
