@@ -61,7 +61,7 @@ def _predict_one(spec: str) -> dict:
     args = json.loads(spec)
     storage = StorageResource(data_dir=args["data"])
     stamps = [time.perf_counter()]
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory(dir=storage.root) as work:  # clips are kept relative to the root
         predictions = predict_videos([Path(v) for v in args["videos"]], storage.root, storage.train_dir,
                                      storage.frames_cache_dir, Path(work), args["model"],
                                      on_scored=lambda _: stamps.append(time.perf_counter()))

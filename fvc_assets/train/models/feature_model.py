@@ -8,6 +8,7 @@ only when the caller allows pickles explicitly (``fvc predict --allow-pickle``).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ class PickleRefused(RuntimeError):
 
 
 def dump_skops(obj, path: Path) -> None:
-    import skops.io as sio
+    sio = skops_io()
 
     from fvc_resources.atomic import atomic_path
 
@@ -40,9 +41,29 @@ def dump_skops(obj, path: Path) -> None:
         sio.dump(obj, tmp)
 
 
+def skops_io():
+    """``skops.io``, imported without torch.
+
+    On import it lists scikit-learn's estimators, and pkgutil imports every sklearn subpackage
+    to do it, torch's array-API shim among them: about 700 MB resident of torch in a process
+    that only scores a feature model (`fvc predict`). While nothing has imported torch yet,
+    it is hidden for that import: pkgutil skips a package that fails to import.
+    """
+    if "torch" in sys.modules:
+        import skops.io
+
+        return skops.io
+    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError meanwhile
+    try:
+        import skops.io
+    finally:
+        del sys.modules["torch"]
+    return skops.io
+
+
 def load_skops(path: Path):
     """Load a skops file, refusing any type that is neither sklearn's/numpy's nor one of OWN_TYPES."""
-    import skops.io as sio
+    sio = skops_io()
 
     untrusted = sio.get_untrusted_types(file=path)
     unknown = [t for t in untrusted if t not in OWN_TYPES]
