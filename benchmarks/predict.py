@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
             first, then = r["seconds"]
             rows.append([f"predict_videos, {model}: 1080p 60 s (models loaded)", f"{first:.2f}",
                          f"{first / stage2['seconds']:.2f}", f"{r['peak_mb']:.0f}"])
-            rows.append([f"  then a 1080p 10 s video in the same call", f"{then:.2f}", "", ""])
+            rows.append(["  then a 1080p 10 s video in the same call", f"{then:.2f}", "", ""])
         gap = in_subprocess("benchmarks.predict", "gap", str(data), "0")
     print(f"Scoring a new 1080p 60 s video, against stage 2 on it (goal <= 1.5x, peak < 400 MB)"
           f"{'' if data else '; no trained data root: run `make demo` for the model rows'}\n")
