@@ -126,11 +126,11 @@ def test_clips_are_byte_identical_across_runs_and_clips_at_once(tmp_path):
 
 
 def test_the_memory_budget_and_the_cores_set_how_many_clips_run_at_once():
-    assert encoders_at_once(1920, 1080, 400, cores=16) == 2  # about 121 MB per 1080p encoder, plus its chunks
+    assert encoders_at_once(1920, 1080, 600, cores=16) == 2  # about 280 MB per 1080p clip in flight
     assert encoders_at_once(1920, 1080, 100, cores=16) == 1  # never fewer than one
     assert encoders_at_once(320, 240, 10_000, cores=64) == CLIPS_PER_VIDEO  # never more than 11
     assert encoders_at_once(320, 240, 10_000, cores=2) == 2  # nor more than the cores
-    at = [encoders_at_once(w, h, 400, cores=16) for w, h in ((854, 480), (1280, 720), (1920, 1080))]
+    at = [encoders_at_once(w, h, 600, cores=16) for w, h in ((854, 480), (1280, 720), (1920, 1080))]
     assert at[0] > at[1] > at[2]
 
 

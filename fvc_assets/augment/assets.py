@@ -26,10 +26,11 @@ class AugmentConfig(dg.Config):
     global_seed: int = Field(default=0, description="Seeds every augmentation with (video id, index, this).")
     max_frames_per_clip: int | None = Field(default=None, description="Cap on frames per clip; None = whole video.")
     clips_memory_mb: int = Field(
-        default=400, ge=1,
-        description=("Memory for the clips being encoded: as many clips run side by side as fit (one x264 "
-                     "encoder holds about 121 MB at 1080p, 60 MB at 720p), at most one per core and at least "
-                     "one. Add the process's own ~300 MB (Dagster, the libraries) when sizing slurm/mem."),
+        default=600, ge=1,
+        description=("Memory for the clips being encoded: as many clips run side by side as fit (a clip in "
+                     "flight holds about 280 MB at 1080p, 165 MB at 720p, 97 MB at 480p: its x264 encoder, "
+                     "decoder and frames), at most one per core and at least one. Add the process's own "
+                     "~190 MB when sizing slurm/mem."),
     )
 
 
