@@ -183,12 +183,15 @@ def probe(path: str | os.PathLike) -> VideoProbe:
         container.close()
 
 
+def upright(width: int, height: int, rotation: int) -> tuple[int, int]:
+    """(width, height) as shown, from the stored size and the display rotation."""
+    return (height, width) if rotation in (90, 270) else (width, height)
+
+
 def upright_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of the frames as shown, display rotation applied."""
+    """(width, height) of the video's frames as shown, display rotation applied."""
     facts = probe(path)
-    if facts.rotation in (90, 270):
-        return facts.height, facts.width
-    return facts.width, facts.height
+    return upright(facts.width, facts.height, facts.rotation)
 
 
 def sample_times(start: float, duration: float, n: int) -> list[float]:

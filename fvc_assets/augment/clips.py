@@ -38,9 +38,9 @@ def clip_memory_mb(width: int, height: int) -> float:
 def encoders_at_once(width: int, height: int, memory_mb: float, cores: int | None = None) -> int:
     """How many clips may be encoded side by side within ``memory_mb``, and no more than cores.
 
-    Each open x264 encoder holds its look-ahead and reference frames (about 121 MB at
-    1080p), so 11 at once need over 1.3 GB, and more encoders than cores buy no speed.
-    At least one, at most all 11.
+    Each clip in flight holds an x264 encoder (its look-ahead and reference frames), a
+    decoder and frames: about 280 MB at 1080p (:func:`clip_memory_mb`), so 11 at once need
+    about 3 GB, and more encoders than cores buy no speed. At least one, at most all 11.
     """
     cores = cores or len(os.sched_getaffinity(0))
     return max(1, min(CLIPS_PER_VIDEO, cores, int(memory_mb // clip_memory_mb(width, height))))

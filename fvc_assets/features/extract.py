@@ -15,7 +15,7 @@ from pathlib import Path
 from fvc_assets.augment.transforms import ORIGINAL_INDEX
 from fvc_assets.features.handcrafted import aggregate, codec_features
 from fvc_assets.features.scaled import aggregate_scaled
-from fvc_assets.scale.letterbox import interpolation_for, scaled_size
+from fvc_assets.scale.letterbox import resize_plan
 from fvc_resources.video import VideoError, frame_array, probe, sample_frames, sample_video_frames
 
 FROM_SOURCE = "source"  # features_from: the uploaded file
@@ -47,22 +47,20 @@ def source_and_scaled_features(
     about one stage-2 pass (measured gap: benchmarks/predict.py).
     """
     facts = probe(path)
-    width, height = (facts.height, facts.width) if facts.rotation in (90, 270) else (facts.width, facts.height)
-    sw, sh = scaled_size(width, height, target)
-    dw, dh = (sh, sw) if facts.rotation in (90, 270) else (sw, sh)  # FFmpeg resizes in stored orientation
-    interpolation = interpolation_for(width, height, target)
+    plan = resize_plan(facts.width, facts.height, facts.rotation, target)
     small: list = []  # count_for caps the frames (50 by default): a few MB at 256 px
 
     def grey_frames():
         for _, _, frame in sample_video_frames(path, count_for(facts.frame_count)):
-            small.append(frame_array(frame, dw, dh, "rgb24", upright=True, interpolation=interpolation))
+            small.append(frame_array(frame, plan.stored_width, plan.stored_height, "rgb24", upright=True,
+                                     interpolation=plan.interpolation))
             yield frame_array(frame, None, None, "gray", upright=True)
 
     handcrafted, used = aggregate(grey_frames())
     scaled, _ = aggregate_scaled(small)
     return (
         {**handcrafted, **codec_features(facts.bitrate, facts.fps, facts.width, facts.height), "frames_sampled": used},
-        {**scaled, "is_upscaled": float(max(width, height) < target), "is_downscaled": float(max(width, height) > target)},
+        {**scaled, "is_upscaled": float(plan.is_upscaled), "is_downscaled": float(plan.is_downscaled)},
     )
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from fvc_resources.video import ClipWriter, OpenedVideo, batched_arrays, prefetched
+from fvc_resources.video import ClipWriter, OpenedVideo, batched_arrays, prefetched, upright
 
 
 def scaled_size(width: int, height: int, target: int = 256) -> tuple[int, int]:
@@ -24,6 +25,33 @@ def interpolation_for(width: int, height: int, target: int) -> str:
     return "AREA" if max(width, height) >= target else "BICUBIC"
 
 
+class ResizePlan(NamedTuple):
+    """How stage 3 resizes a video: its upright size, the size FFmpeg resizes each stored
+    (not yet rotated) frame to, and the interpolation."""
+
+    width: int
+    height: int
+    stored_width: int
+    stored_height: int
+    interpolation: str
+    target: int
+
+    @property
+    def is_upscaled(self) -> bool:
+        return max(self.width, self.height) < self.target
+
+    @property
+    def is_downscaled(self) -> bool:
+        return max(self.width, self.height) > self.target
+
+
+def resize_plan(stored_width: int, stored_height: int, rotation: int, target: int) -> ResizePlan:
+    width, height = upright(stored_width, stored_height, rotation)
+    # FFmpeg resizes in stored orientation, before the upright rotation.
+    dw, dh = upright(*scaled_size(width, height, target), rotation)
+    return ResizePlan(width, height, dw, dh, interpolation_for(width, height, target), target)
+
+
 def scale_clip(
     source: str | Path,
     target_path: str | Path,
@@ -38,11 +66,8 @@ def scale_clip(
     ``frame_transform`` (e.g. an autoencoder) or a display rotation takes RGB chunks.
     """
     with OpenedVideo(source) as video:
-        width, height = (video.height, video.width) if video.rotation in (90, 270) else (video.width, video.height)
-        sw, sh = scaled_size(width, height, target)
-        # FFmpeg resizes in stored orientation, before the upright rotation.
-        dw, dh = (sh, sw) if video.rotation in (90, 270) else (sw, sh)
-        interpolation = interpolation_for(width, height, target)
+        plan = resize_plan(video.width, video.height, video.rotation, target)
+        dw, dh, interpolation = plan.stored_width, plan.stored_height, plan.interpolation
         with ClipWriter(target_path, video.fps or 25.0) as writer:
             if frame_transform is None and video.rotation == 0:
                 # Three stages on three threads: decode, resize, encode (each about as long at 480p).
@@ -57,11 +82,11 @@ def scale_clip(
                     writer.write(frame_transform(chunk) if frame_transform else chunk)
             written = writer.close()
     return {
-        "original_width": width,
-        "original_height": height,
+        "original_width": plan.width,
+        "original_height": plan.height,
         "scaled_width": written.width,
         "scaled_height": written.height,
-        "is_upscaled": max(width, height) < target,
-        "is_downscaled": max(width, height) > target,
+        "is_upscaled": plan.is_upscaled,
+        "is_downscaled": plan.is_downscaled,
         "frames": written.frames,
     }
