@@ -22,7 +22,8 @@ import dagster as dg
 from fvc_assets.partitions import ENSEMBLE, MODELS
 
 STAGE5_AUTOMATION_SENSOR = "stage5_automation"
-AUTOMATED_ASSETS = ("video_catalog", "folds", "fold_results", "ensemble_results", "model_comparison")
+AUTOMATED_ASSETS = ("video_catalog", "folds", "fold_results", "ensemble_results", "model_comparison",
+                    "cross_manipulation")
 
 AC = dg.AutomationCondition
 
@@ -66,6 +67,7 @@ TRIGGERS = {
     "fold_results": "folds",
     "ensemble_results": "fold_results",
     "model_comparison": "ensemble_results" if ENSEMBLE in MODELS else "fold_results",
+    "cross_manipulation": "fold_results",
 }
 CONDITIONS = {
     "video_catalog": after_new_data_settles,

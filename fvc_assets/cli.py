@@ -11,15 +11,24 @@ from pathlib import Path
 
 
 def _cmd_demo_corpus(args: argparse.Namespace) -> int:
-    from fvc_assets.demo.corpus import plan_corpus, write_corpus
+    from collections import Counter
 
+    from fvc_assets.demo.corpus import check_families, plan_corpus, write_corpus
+
+    try:
+        families = check_families(f for f in args.families.replace(",", " ").split())
+    except ValueError as exc:
+        print(f"fvc demo-corpus: {exc}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
-    manifest = write_corpus(args.out, n_videos=args.videos, seed=args.seed)
-    plan = plan_corpus(args.videos, args.seed)
+    manifest = write_corpus(args.out, n_videos=args.videos, seed=args.seed, families=families)
+    plan = plan_corpus(args.videos, args.seed, families)
     labels = {label: sum(v.label == label for v in plan) for label in ("fake", "real")}
+    by_family = Counter(v.manipulation for v in plan if v.label == "fake")
     print(
-        f"wrote {len(plan)} videos ({labels['fake']} fake, {labels['real']} real) and {manifest} "
-        f"in {time.perf_counter() - started:.1f}s"
+        f"wrote {len(plan)} videos ({labels['fake']} fake: "
+        f"{', '.join(f'{n} {name}' for name, n in sorted(by_family.items()))}; {labels['real']} real) "
+        f"and {manifest} in {time.perf_counter() - started:.1f}s"
     )
     return 0
 
@@ -78,13 +87,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from fvc_assets.environment import configure_environment
 
     _, data = configure_environment()
-    from fvc_assets.predict import as_json, predict_videos, predictions_table
+    from fvc_assets.predict import as_json, decide, predict_videos, predictions_table
     from fvc_resources.storage import StorageResource
 
     storage = StorageResource(data_dir=str(data))
     model = args.model
+    best = storage.comparison_dir / "best_model.json"
+    thresholds = json.loads(best.read_text()).get("thresholds", {}) if best.exists() else {}
     if model is None:
-        best = storage.comparison_dir / "best_model.json"
         if not best.exists():
             print(f"no model comparison at {best}: run `fvc run` first, or name a model with --model", file=sys.stderr)
             return 2
@@ -106,6 +116,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     except PickleRefused as refused:
         print(f"fvc predict: {refused}", file=sys.stderr)
         return 2
+    decide(predictions, thresholds.get(model), args.operating_point)
     if args.json:
         print(as_json(predictions))
     else:
@@ -143,7 +154,8 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fvc_assets.demo.corpus import DEFAULT_VIDEOS
+    from fvc_assets.demo.corpus import DEFAULT_VIDEOS, FAMILIES
+    from fvc_assets.train.operating_points import DEFAULT_OPERATING_POINT, point_names
 
     parser = argparse.ArgumentParser(prog="fvc", description="FVC fake-video classification platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, required=True, help="folder to write into (e.g. data/inbox)")
     demo.add_argument("--videos", type=int, default=DEFAULT_VIDEOS, help=f"number of videos (default {DEFAULT_VIDEOS})")
     demo.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    demo.add_argument("--families", default=" ".join(FAMILIES),
+                      help=f"manipulation families of the fakes, comma or space separated (default: all: "
+                           f"{', '.join(FAMILIES)})")
     demo.set_defaults(func=_cmd_demo_corpus)
 
     run = sub.add_parser(
@@ -186,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--allow-pickle", action="store_true",
                          help="load model.joblib pickles written by earlier versions (they run code when loaded: "
                               "only for files you trust)")
+    predict.add_argument("--operating-point", default=DEFAULT_OPERATING_POINT, choices=point_names(),
+                         help="decide at this operating point: fpr_1 / fpr_5 (thresholds at 1 %% / 5 %% of real "
+                              "videos flagged) or top_10 (the top 10 %% of scores); thresholds from the last "
+                              f"comparison's held-out scores (default {DEFAULT_OPERATING_POINT})")
     predict.set_defaults(func=_cmd_predict)
 
     mlflow_ui = sub.add_parser("mlflow-ui", help="open the MLflow UI on the embedded store (127.0.0.1)")

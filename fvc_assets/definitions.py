@@ -21,6 +21,7 @@ from fvc_assets.partitions import ENSEMBLE, MODELS
 from fvc_assets.train.catalog_assets import video_catalog
 from fvc_assets.train.folds_assets import folds
 from fvc_assets.train.comparison_assets import model_comparison
+from fvc_assets.train.cross_manipulation_assets import cross_manipulation
 from fvc_assets.train.training_assets import all_models_and_folds_present, ensemble_results, fold_results
 from fvc_resources.slurm.executor import fvc_executor_with_default
 
@@ -32,6 +33,7 @@ defs = dg.Definitions(
     assets=with_automation([
         raw_videos, augmented_videos, handcrafted_features, scaled_videos, scaled_features,
         video_catalog, folds, fold_results, *([ensemble_results] if WITH_ENSEMBLE else []), model_comparison,
+        cross_manipulation,
     ]),
     asset_checks=[all_models_and_folds_present],
     # In-process unless the deployment says otherwise (FVC_EXECUTOR); any run may choose in its run config.

@@ -41,9 +41,10 @@ ensemble_job = dg.define_asset_job(
 COMPARE_JOB = "compare"
 compare_job = dg.define_asset_job(
     name=COMPARE_JOB,
-    selection=dg.AssetSelection.assets("model_comparison")
+    selection=dg.AssetSelection.assets("model_comparison", "cross_manipulation")
     | dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey("fold_results"), "all_models_and_folds_present")),
-    description="Check every model x fold is present, then compare the models (tables, plots, best model).",
+    description="Check every model x fold is present, then compare the models (tables, plots, best model) and "
+                "judge them on manipulation families they never trained on (cross_manipulation).",
 )
 
 # What `fvc run` brings up to date, per video and then (unless --skip-training) stage 5;

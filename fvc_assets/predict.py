@@ -50,6 +50,26 @@ class Prediction:
     # Feature models: what pushed the score, most first: feature, value, contribution to the log-odds of
     # 'fake' (mean over the fold models; XGBoost's own contributions, or coefficient x standardised value).
     reasons: list[dict] = field(default_factory=list)
+    # The decision at an operating point whose threshold the comparison fixed on held-out scores.
+    operating_point: str = ""
+    threshold: float | None = None
+    decision: str = ""
+
+
+def decide(predictions: list[Prediction], thresholds: dict[str, float] | None, point: str) -> None:
+    """Fill each scored prediction's decision at ``point`` (thresholds as model_comparison wrote them)."""
+    from fvc_assets.train.operating_points import describe_point
+
+    threshold = (thresholds or {}).get(point)
+    for p in predictions:
+        if p.probability_fake is None:
+            continue
+        p.operating_point = point
+        if threshold is None or np.isnan(threshold):
+            p.decision = f"no threshold for {point} (run model_comparison again)"
+            continue
+        p.threshold = float(threshold)
+        p.decision = describe_point(point) if p.probability_fake >= threshold else "no flag"
 
 
 def _count(frames: int) -> int:
@@ -196,12 +216,13 @@ def as_json(predictions: list[Prediction]) -> str:
 def predictions_table(predictions: list[Prediction]) -> str:
     """One line per video: P(fake) ± the fold models' spread, the model, and what pushed it most."""
     width = max(len(p.path) for p in predictions)
-    lines = [f"{'video'.ljust(width)}  P(fake) ± folds  model      pushed most (contribution to log-odds)"]
+    lines = [f"{'video'.ljust(width)}  P(fake) ± folds  model      decision  pushed most (contribution to log-odds)"]
     for p in predictions:
         if p.probability_fake is None:
             lines.append(f"{p.path.ljust(width)}  error            {p.model}  {p.error}")
             continue
         reasons = ", ".join(f"{r['feature']} {r['contribution']:+.2f}" for r in p.reasons[:TOP_FEATURES])
+        decision = f"{p.decision} (threshold {p.threshold:.3f})" if p.threshold is not None else p.decision
         lines.append(f"{p.path.ljust(width)}  {p.probability_fake:.3f} ± {p.spread:.3f}   {p.model}"
-                     + (f"  {reasons}" if reasons else ""))
+                     + (f"  {decision}" if decision else "") + (f"  {reasons}" if reasons else ""))
     return "\n".join(lines)

@@ -21,6 +21,7 @@ STORAGE_COMPATIBILITY = "v1.0.0"
 # view -> (glob relative to the data root, columns for the empty view)
 VIEWS: dict[str, tuple[str, dict[str, str]]] = {
     "clips": ("catalog/video_catalog.parquet", {"clip_id": "VARCHAR", "video_id": "VARCHAR", "label": "VARCHAR",
+                                                "manipulation": "VARCHAR",
                                                 "dup_group": "VARCHAR"}),
     "folds": ("catalog/folds.parquet", {"video_id": "VARCHAR", "dup_group": "VARCHAR", "fold": "BIGINT"}),
     "predictions": ("train/*/fold_*/predictions.parquet",
@@ -28,6 +29,14 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
                      "label": "VARCHAR", "score": "DOUBLE"}),
     "metrics": ("train/*/fold_*/metrics.parquet",
                 {"model": "VARCHAR", "fold": "BIGINT", "metric": "VARCHAR", "value": "DOUBLE"}),
+    "manipulation_scores": ("comparison/manipulations.parquet",
+                            {"model": "VARCHAR", "manipulation": "VARCHAR", "roc_auc": "DOUBLE",
+                             "roc_auc_mean": "DOUBLE", "roc_auc_std": "DOUBLE"}),
+    "operating_points": ("comparison/operating_points.parquet",
+                         {"model": "VARCHAR", "fold": "BIGINT", "point": "VARCHAR", "threshold": "DOUBLE",
+                          "tpr": "DOUBLE", "fpr": "DOUBLE", "precision": "DOUBLE"}),
+    "cross_manipulation": ("comparison/cross_manipulation.parquet",
+                           {"model": "VARCHAR", "manipulation": "VARCHAR", "fold": "BIGINT", "roc_auc": "DOUBLE"}),
     "comparison": ("comparison/summary.parquet", {"model": "VARCHAR", "metric": "VARCHAR", "mean": "DOUBLE",
                                                   "std": "DOUBLE"}),
 }

@@ -5,7 +5,13 @@ from collections import Counter
 
 import numpy as np
 
-from fvc_assets.demo.corpus import SceneRenderer, plan_corpus, write_corpus
+from dataclasses import replace
+
+import cv2
+import polars as pl
+import pytest
+
+from fvc_assets.demo.corpus import FAMILIES, SceneRenderer, check_families, plan_corpus, write_corpus
 from fvc_assets.ingest.manifest import read_manifest, rows_for_file
 from fvc_resources.video import probe
 
@@ -63,7 +69,7 @@ def test_written_corpus_probes_and_matches_its_manifest(tmp_path):
     manifest_path = write_corpus(tmp_path, n_videos=5, seed=7)
     with open(manifest_path) as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["cascade_id", "video_url", "label", "path"]
+    assert list(rows[0]) == ["cascade_id", "video_url", "label", "manipulation", "path"]
     assert len(rows) == 5
     manifest = read_manifest(manifest_path)
     assert manifest.problems == []
@@ -81,3 +87,98 @@ def test_written_corpus_probes_and_matches_its_manifest(tmp_path):
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.suffix != ".csv"}
     write_corpus(tmp_path, n_videos=5, seed=7)
     assert mtimes == {p: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.suffix != ".csv"}
+
+
+def test_fakes_cycle_through_the_families_and_duplicates_keep_their_source_family():
+    plan = plan_corpus(48, seed=0)
+    by_name = {v.file_name: v for v in plan}
+    sources = [v for v in plan if v.source is None]
+    assert {v.manipulation for v in sources if v.label == "fake"} == set(FAMILIES)
+    counts = Counter(v.manipulation for v in sources if v.label == "fake")
+    assert max(counts.values()) - min(counts.values()) <= 1
+    assert all(v.manipulation is None for v in plan if v.label == "real")
+    for dup in (v for v in plan if v.source):
+        assert dup.manipulation == by_name[dup.source].manipulation
+    # Families are drawn apart from everything else: one family changes no size, codec, group or label.
+    only_splice = plan_corpus(48, seed=0, families=("splice",))
+    assert [replace(v, manipulation=None) for v in only_splice] == [replace(v, manipulation=None) for v in plan]
+    assert {v.manipulation for v in only_splice if v.label == "fake"} == {"splice"}
+    with pytest.raises(ValueError, match="unknown manipulation family nope"):
+        check_families(["splice", "nope"])
+
+
+def _frames(video, n=4):
+    renderer = SceneRenderer(video)
+    return [renderer.frame(i).astype(np.float32) for i in range(n)], renderer
+
+
+def _box(renderer, i):
+    return renderer._region(i / renderer.video.fps, renderer.region_axes)
+
+
+def _pair(family):
+    base = next(v for v in plan_corpus(8, seed=0) if v.source is None and v.width >= 640)
+    real = replace(base, label="real", manipulation=None)
+    fake = replace(base, label="fake", manipulation=family)
+    return _frames(real), _frames(fake)
+
+
+def test_splice_region_differs_in_colour_and_sharpness_at_64_pixels():
+    (real, _), (fake, renderer) = _pair("splice")
+    y0, y1, x0, x1 = _box(renderer, 0)
+    inner = (slice(y0 + (y1 - y0) // 4, y1 - (y1 - y0) // 4), slice(x0 + (x1 - x0) // 4, x1 - (x1 - x0) // 4))
+
+    def at64(frame):
+        h, w = frame.shape[:2]
+        return cv2.resize(frame, (64, max(1, round(64 * h / w))), interpolation=cv2.INTER_AREA)
+
+    def sharpness(img):
+        return float(np.abs(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_32F)).mean())
+
+    scale = 64 / real[0].shape[1]
+    small = (slice(int(inner[0].start * scale), int(inner[0].stop * scale)),
+             slice(int(inner[1].start * scale), int(inner[1].stop * scale)))
+    assert sharpness(at64(fake[0])[small]) < 0.6 * sharpness(at64(real[0])[small])
+    assert np.abs(fake[0][inner].mean(axis=(0, 1)) - real[0][inner].mean(axis=(0, 1))).max() > 10
+
+
+def test_flicker_shows_between_frames_not_outside_the_region():
+    (real, _), (fake, renderer) = _pair("flicker")
+    y0, y1, x0, x1 = _box(renderer, 0)
+    cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
+    centre = (slice(cy - 8, cy + 8), slice(cx - 8, cx + 8))
+    ratios = [fake[i][centre].mean() / real[i][centre].mean() for i in range(4)]
+    assert max(ratios) - min(ratios) > 0.2 or all(abs(r - 1) > 0.1 for r in ratios)
+    assert np.abs(fake[0][:8, :8] - real[0][:8, :8]).max() == 0  # the corner is untouched
+
+
+def test_upsample_leaves_a_two_pixel_checkerboard():
+    (real, _), (fake, renderer) = _pair("upsample")
+    y0, y1, x0, x1 = _box(renderer, 0)
+    pattern = np.where(np.add.outer(np.arange(y1 - y0), np.arange(x1 - x0)) % 2 == 0, 1.0, -1.0)
+
+    def checker(frame):
+        grey = frame[y0:y1, x0:x1].mean(-1)
+        return abs(float((grey * pattern).mean()))
+
+    assert checker(fake[0]) > 3 * checker(real[0]) + 1
+
+
+def test_a_metadata_only_model_stays_below_070():
+    """Codec, container, size, fps, duration and bitrate say nothing of the label (grouped CV, 5 seeds)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    aucs = []
+    for seed in range(5):
+        plan = plan_corpus(48, seed)
+        table = pl.DataFrame([{"width": v.width, "height": v.height, "fps": v.fps, "duration": v.duration,
+                               "bitrate": v.bitrate, "codec": ["libx264", "mpeg4", "libvpx-vp9"].index(v.codec),
+                               "container": [".mp4", ".avi", ".webm", ".mkv"].index(v.suffix)} for v in plan])
+        y = np.array([v.label == "fake" for v in plan], int)
+        groups = [v.cascade_id for v in plan]
+        scores = cross_val_predict(GradientBoostingClassifier(random_state=0), table.to_numpy(), y, groups=groups,
+                                   cv=GroupKFold(5), method="predict_proba")[:, 1]
+        aucs.append(roc_auc_score(y, scores))
+    assert np.mean(aucs) < 0.70, aucs

@@ -1,10 +1,23 @@
 """Deterministic demo corpus: real encoded videos that look like the FVC problem.
 
 Sources are synthetic scenes (a textured background that pans, moving shapes,
-sensor-like noise). Fakes carry a forensic trace: a moving elliptical region
-that was resampled (down and up again, which removes the sensor noise and
-leaves interpolation traces) and JPEG-compressed on a shifted 8x8 grid (double
-compression), then blended in with a feathered edge. Codec, container, size,
+sensor-like noise). Each fake carries the trace of one manipulation family
+(``FAMILIES``; the manifest's ``manipulation`` column names it), inside a moving
+region blended in with a feathered edge:
+
+- ``resample_jpeg``: the region resampled to 25 % and back (no sensor noise,
+  interpolation traces) and JPEG-compressed on a grid shifted against the
+  frame's 8x8 grid (double compression). High frequencies only.
+- ``splice``: the region comes from another scene (a face-swap's donor), with
+  a colour cast, a weaker sensor noise and a blur: a colour, noise and
+  sharpness mismatch that is still visible at a few dozen pixels a side.
+- ``flicker``: the region's brightness jumps from frame to frame (a temporal
+  trace: each frame alone shows only a soft shading).
+- ``upsample``: the region rendered at half resolution and upsampled the way a
+  strided transposed convolution does, leaving a 2-pixel checkerboard
+  (a generator's trace, gone once the frame is scaled down).
+
+Codec, container, size,
 fps, duration and bitrate are drawn independently of the label, so no model
 can score by metadata alone. Near-duplicates are made the way reposts are:
 decode a source file and re-encode it at another bitrate, at another size, or
@@ -48,6 +61,8 @@ PIXEL_FRAME_BUDGET = 16_000_000
 # swung from chance to perfect; 48 smaller videos cost stages 1-4 about what 24 larger ones did.
 DEFAULT_VIDEOS = 48
 MIN_DURATION, MAX_DURATION = 1.0, 20.0
+# Manipulation families of the fakes, in the order fakes cycle through them (module docstring).
+FAMILIES = ("resample_jpeg", "splice", "flicker", "upsample")
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class DemoVideo:
     seed: int
     source: str | None = None  # file name of the source, for near-duplicates
     derivation: str | None = None  # reencode | resize | trim
+    manipulation: str | None = None  # a FAMILIES name for fakes; None for real videos
 
     @property
     def frames(self) -> int:
@@ -101,10 +117,28 @@ def _fit_budget(width: int, height: int, fps: int, duration: float) -> tuple[int
     return (max(slower) if slower else min(FPS_CHOICES)), MIN_DURATION
 
 
-def plan_corpus(n_videos: int = DEFAULT_VIDEOS, seed: int = 0) -> list[DemoVideo]:
-    """Specs for ``n_videos`` videos: about two thirds sources, one third near-duplicates."""
+def check_families(families) -> tuple[str, ...]:
+    families = tuple(dict.fromkeys(families))
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families:
+        raise ValueError(f"unknown manipulation family {', '.join(unknown) or '(none given)'}; "
+                         f"known: {', '.join(FAMILIES)}")
+    return families
+
+
+def plan_corpus(n_videos: int = DEFAULT_VIDEOS, seed: int = 0,
+                families: tuple[str, ...] = FAMILIES) -> list[DemoVideo]:
+    """Specs for ``n_videos`` videos: about two thirds sources, one third near-duplicates.
+
+    Fake sources cycle through ``families`` in a seeded order; near-duplicates keep their
+    source's family. The families are drawn apart from every other choice, so a corpus with
+    other families has the same sizes, codecs, durations and groups.
+    """
     if n_videos < 2:
         raise ValueError("the demo corpus needs at least 2 videos (one per label)")
+    families = check_families(families)
+    family_rng = np.random.default_rng([seed, 7])
+    family_order = [families[i] for i in family_rng.permutation(len(families))]
     rng = np.random.default_rng(seed)
     n_sources = max(2, (2 * n_videos + 2) // 3)
     labels = np.array(["fake", "real"] * ((n_sources + 1) // 2))[:n_sources]
@@ -128,6 +162,7 @@ def plan_corpus(n_videos: int = DEFAULT_VIDEOS, seed: int = 0) -> list[DemoVideo
         used_ids.add(pid)
         label = str(labels[i])
         cascade = f"{label[0]}{counters[label]}"
+        manipulation = family_order[counters[label] % len(family_order)] if label == "fake" else None
         counters[label] += 1
         bits_per_pixel = float(rng.uniform(0.12, 0.30))
         sources.append(
@@ -145,6 +180,7 @@ def plan_corpus(n_videos: int = DEFAULT_VIDEOS, seed: int = 0) -> list[DemoVideo
                 suffix=suffix,
                 bitrate=int(bits_per_pixel * width * height * fps),
                 seed=int(rng.integers(0, 2**31 - 1)),
+                manipulation=manipulation,
             )
         )
     # One long video, always: the smallest source runs the full 20 s.
@@ -226,8 +262,42 @@ class SceneRenderer:
         self.splice_axes = rng.uniform(0.36, 0.44, size=2)  # semi-axes, fractions of width and height
         self.jpeg_quality = int(rng.integers(20, 35))
         self.grid_shift = int(rng.integers(2, 7))
+        # The other families' parameters come from their own stream, so the draws above (and so real
+        # videos and resample_jpeg fakes) are the same whichever families a corpus has.
+        family_rng = np.random.default_rng([video.seed, 1])
+        self.region_axes = family_rng.uniform(0.22, 0.30, size=2)  # splice, flicker, upsample
+        self.cast = np.ones(3, np.float32)
+        up, down = family_rng.choice(3, size=2, replace=False)
+        self.cast[up], self.cast[down] = family_rng.uniform(1.2, 1.35), family_rng.uniform(0.7, 0.8)
+        self.flicker_amplitude = float(family_rng.uniform(0.15, 0.25))
+        self.flicker_signs = family_rng.choice([-1.0, 1.0], size=max(1, video.frames))
+        self.checker_contrast = float(family_rng.uniform(0.06, 0.10))
+        self._donor: SceneRenderer | None = None
+
+    @property
+    def manipulation(self) -> str:
+        return self.video.manipulation or "resample_jpeg"
 
     def frame(self, i: int) -> np.ndarray:
+        img = self.clean_frame(i).astype(np.int16)
+        img += self.noise[i % len(self.noise)]
+        img = np.clip(img, 0, 255).astype(np.uint8)
+        if self.video.label != "fake":
+            return img
+        t = i / self.video.fps
+        family = self.manipulation
+        if family == "resample_jpeg":
+            return self._resample_jpeg(img, t)
+        if family == "splice":
+            return self._splice(img, i, t)
+        if family == "flicker":
+            return self._flicker(img, i, t)
+        if family == "upsample":
+            return self._upsample(img, t)
+        raise ValueError(f"{self.video.file_name}: unknown manipulation {family!r}")
+
+    def clean_frame(self, i: int) -> np.ndarray:
+        """The scene without sensor noise: panned background and moving shapes."""
         v = self.video
         t = i / v.fps
         w, h = v.width, v.height
@@ -243,19 +313,32 @@ class SceneRenderer:
                 cv2.rectangle(img, (centre[0] - r, centre[1] - r), (centre[0] + r, centre[1] + r), s["colour"], -1)
             else:
                 cv2.circle(img, centre, r, s["colour"], -1, lineType=cv2.LINE_AA)
-        noisy = img.astype(np.int16)
-        noisy += self.noise[i % len(self.noise)]
-        img = np.clip(noisy, 0, 255).astype(np.uint8)
-        if v.label == "fake":
-            img = self._splice(img, t)
         return img
 
-    def _splice(self, img: np.ndarray, t: float) -> np.ndarray:
-        h, w = img.shape[:2]
+    def _region(self, t: float, axes) -> tuple[int, int, int, int]:
+        """(y0, y1, x0, x1) of the drifting elliptical region with semi-axes ``axes`` (fractions of w, h)."""
+        h, w = self.video.height, self.video.width
         cx, cy = np.clip(self.splice_centre + self.splice_velocity * t, 0.3, 0.7)
-        ax, ay = int(self.splice_axes[0] * w), int(self.splice_axes[1] * h)
+        ax, ay = int(axes[0] * w), int(axes[1] * h)
         x0, x1 = max(0, int(cx * w) - ax), min(w, int(cx * w) + ax)
         y0, y1 = max(0, int(cy * h) - ay), min(h, int(cy * h) + ay)
+        return y0, y1, x0, x1
+
+    @staticmethod
+    def _feathered(rh: int, rw: int, feather: float) -> np.ndarray:
+        mask = np.zeros((rh, rw), np.float32)
+        cv2.ellipse(mask, (rw // 2, rh // 2), (max(1, rw // 2 - 4), max(1, rh // 2 - 4)), 0, 0, 360, 1.0, -1)
+        return cv2.GaussianBlur(mask, (0, 0), sigmaX=max(1.0, feather))[..., None]
+
+    @staticmethod
+    def _blend(img: np.ndarray, box, inside: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        y0, y1, x0, x1 = box
+        region = img[y0:y1, x0:x1].astype(np.float32)
+        img[y0:y1, x0:x1] = np.clip(inside.astype(np.float32) * mask + region * (1 - mask) + 0.5, 0, 255)
+        return img
+
+    def _resample_jpeg(self, img: np.ndarray, t: float) -> np.ndarray:
+        y0, y1, x0, x1 = self._region(t, self.splice_axes)
         region = img[y0:y1, x0:x1]
         rh, rw = region.shape[:2]
         if rh < 16 or rw < 16:
@@ -268,12 +351,48 @@ class SceneRenderer:
         shifted = cv2.copyMakeBorder(resampled, s, 0, s, 0, cv2.BORDER_REFLECT)
         ok, buf = cv2.imencode(".jpg", shifted, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
         recompressed = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)[s:, s:] if ok else resampled
-        mask = np.zeros((rh, rw), np.float32)
-        cv2.ellipse(mask, (rw // 2, rh // 2), (max(1, rw // 2 - 4), max(1, rh // 2 - 4)), 0, 0, 360, 1.0, -1)
-        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=max(1.0, min(rw, rh) / 40))[..., None]
-        blended = recompressed.astype(np.float32) * mask + region.astype(np.float32) * (1 - mask)
-        img[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-        return img
+        return self._blend(img, (y0, y1, x0, x1), recompressed, self._feathered(rh, rw, min(rw, rh) / 40))
+
+    def _splice(self, img: np.ndarray, i: int, t: float) -> np.ndarray:
+        """A donor scene's region: blurred, lower contrast, colour cast, a quarter of the sensor noise;
+        feathered in."""
+        if self._donor is None:
+            self._donor = SceneRenderer(replace(self.video, seed=(self.video.seed + 1) % (2**31 - 1),
+                                                label="real", manipulation=None))
+        box = y0, y1, x0, x1 = self._region(t, self.region_axes)
+        rh, rw = y1 - y0, x1 - x0
+        if rh < 16 or rw < 16:
+            return img
+        donor = self._donor.clean_frame(i)[y0:y1, x0:x1].astype(np.float32)
+        # Softer than the scene (a tenth of the region's size: still a blur at 64 px), flatter, tinted.
+        donor = cv2.GaussianBlur(donor, (0, 0), sigmaX=max(1.0, min(rw, rh) / 10))
+        mean = donor.mean(axis=(0, 1), keepdims=True)
+        donor = (mean + 0.6 * (donor - mean)) * self.cast + self.noise[i % len(self.noise)][y0:y1, x0:x1] * 0.25
+        return self._blend(img, box, donor, self._feathered(rh, rw, min(rw, rh) / 12))
+
+    def _flicker(self, img: np.ndarray, i: int, t: float) -> np.ndarray:
+        """The region's brightness up or down by the same amount, flipping at random from frame to frame."""
+        box = y0, y1, x0, x1 = self._region(t, self.region_axes)
+        rh, rw = y1 - y0, x1 - x0
+        if rh < 16 or rw < 16:
+            return img
+        gain = 1.0 + self.flicker_amplitude * self.flicker_signs[i % len(self.flicker_signs)]
+        region = img[y0:y1, x0:x1].astype(np.float32)
+        return self._blend(img, box, region * gain, self._feathered(rh, rw, min(rw, rh) / 6))
+
+    def _upsample(self, img: np.ndarray, t: float) -> np.ndarray:
+        """The region at half resolution, doubled by a strided transposed convolution's pattern: pixel
+        copies whose gain alternates on a 2-pixel checkerboard."""
+        box = y0, y1, x0, x1 = self._region(t, self.region_axes)
+        rh, rw = (y1 - y0) // 2 * 2, (x1 - x0) // 2 * 2
+        if rh < 16 or rw < 16:
+            return img
+        box = (y0, y0 + rh, x0, x0 + rw)
+        small = cv2.resize(img[y0:y0 + rh, x0:x0 + rw], (rw // 2, rh // 2), interpolation=cv2.INTER_AREA)
+        doubled = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1).astype(np.float32)
+        c = self.checker_contrast
+        checker = np.where((np.add.outer(np.arange(rh), np.arange(rw)) % 2) == 0, 1 + c, 1 - c).astype(np.float32)
+        return self._blend(img, box, doubled * checker[..., None], self._feathered(rh, rw, min(rw, rh) / 20))
 
 
 def _encoder_options(codec: str, suffix: str) -> dict[str, str]:
@@ -314,18 +433,20 @@ def _render_duplicate(video: DemoVideo, source_path: Path, source: DemoVideo, pa
                options=_encoder_options(video.codec, video.suffix))
 
 
-MANIFEST_COLUMNS = ["cascade_id", "video_url", "label", "path"]
+MANIFEST_COLUMNS = ["cascade_id", "video_url", "label", "manipulation", "path"]
 
 
-def write_corpus(out_dir: str | Path, n_videos: int = DEFAULT_VIDEOS, seed: int = 0) -> Path:
-    """Write the videos and ``manifest.csv`` (FVC columns plus ``path``) into ``out_dir``.
+def write_corpus(out_dir: str | Path, n_videos: int = DEFAULT_VIDEOS, seed: int = 0,
+                 families: tuple[str, ...] = FAMILIES) -> Path:
+    """Write the videos and ``manifest.csv`` (FVC columns plus ``manipulation`` and ``path``) into
+    ``out_dir``.
 
     Existing files are never overwritten; a video already present is kept.
     Returns the manifest's path.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = plan_corpus(n_videos, seed)
+    plan = plan_corpus(n_videos, seed, families)
     by_name = {v.file_name: v for v in plan}
     for video in plan:
         target = out_dir / video.file_name
@@ -341,7 +462,7 @@ def write_corpus(out_dir: str | Path, n_videos: int = DEFAULT_VIDEOS, seed: int 
             writer = csv.writer(f)
             writer.writerow(MANIFEST_COLUMNS)
             for v in plan:
-                writer.writerow([v.cascade_id, v.video_url, v.label, v.file_name])
+                writer.writerow([v.cascade_id, v.video_url, v.label, v.manipulation or "", v.file_name])
     return manifest
 
 

@@ -76,7 +76,7 @@ def raw_videos(
     except VideoError as error:
         raise video_failure(error) from error
 
-    table = pl.DataFrame([row])
+    table = pl.DataFrame([row], schema_overrides={"manipulation": pl.String})
     write_parquet_atomic(storage.raw_video_path(key), table)
     problems = [p for m in manifests for p in m.problems]
     for problem in problems:
@@ -104,6 +104,8 @@ def raw_videos(
     }
     if row["label_note"]:
         metadata["label_note"] = row["label_note"]
+    if row["manipulation"]:
+        metadata["manipulation"] = row["manipulation"]
     if problems:
         metadata["manifest_problems"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in problems))
     if middle is not None:

@@ -50,6 +50,12 @@ def platform_of(rows: list[ManifestRow]) -> str:
     return platforms[0] if len(platforms) == 1 else ("mixed" if platforms else "unknown")
 
 
+def manipulation_of(rows: list[ManifestRow]) -> str | None:
+    """The manipulation family a video's manifest rows name: the one, ``mixed``, or None."""
+    names = sorted({r.manipulation for r in rows if r.manipulation})
+    return names[0] if len(names) == 1 else ("mixed" if names else None)
+
+
 def all_rows(manifests: list[Manifest]) -> list[ManifestRow]:
     return [row for m in manifests for row in m.rows]
 
@@ -84,6 +90,7 @@ def video_identity(
         "cascade_ids": sorted({r.cascade_id for r in rows}),
         "video_urls": sorted({r.video_url for r in rows if r.video_url}),
         "platform": platform_of(rows),
+        "manipulation": manipulation_of(rows),
         "dup_group": group_index(registry, manifests, index)[registration.key],
     }
 

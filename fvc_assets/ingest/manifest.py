@@ -1,4 +1,5 @@
-"""FVC manifests: CSV files with ``cascade_id, video_url, label`` (and an optional ``path``).
+"""FVC manifests: CSV files with ``cascade_id, video_url, label`` (and optional ``path`` and
+``manipulation``, the family of a fake's manipulation where it is known, as the demo corpus writes it).
 
 A manifest row finds its local file by ``path`` (relative to the manifest) or,
 without one, by the platform id in its URL: the YouTube ``v=`` id, the
@@ -33,6 +34,7 @@ class ManifestRow:
     path: str | None  # absolute, when the manifest names a local file
     platform: str | None
     platform_id: str | None
+    manipulation: str | None = None  # the fake's manipulation family, when the manifest names one
 
 
 @dataclass
@@ -133,6 +135,7 @@ def read_manifest(path: str | Path) -> Manifest:
                 path=str((path.parent / local).resolve()) if local else None,
                 platform=platform,
                 platform_id=platform_id,
+                manipulation=row.get("manipulation") or None,
             )
         )
     return manifest

@@ -14,7 +14,7 @@ import polars as pl
 
 from fvc_assets.features.handcrafted import HANDCRAFTED_FEATURES
 from fvc_assets.features.scaled import SCALED_FEATURES
-from fvc_assets.ingest.describe import all_rows, group_index, platform_of, resolve_label
+from fvc_assets.ingest.describe import all_rows, group_index, manipulation_of, platform_of, resolve_label
 from fvc_assets.ingest.manifest import Manifest, RowIndex
 from fvc_assets.ingest.registration import Registration
 
@@ -55,7 +55,8 @@ class Catalog:
 def video_labels_and_groups(
     registry: dict[str, Registration], manifests: list[Manifest]
 ) -> pl.DataFrame:
-    """video_id, label, label_source, label_note, dup_group, platform, cascade_ids: the global view."""
+    """video_id, label, label_source, label_note, dup_group, platform, cascade_ids, manipulation: the
+    global view."""
     rows = RowIndex(all_rows(manifests))
     groups = group_index(registry, manifests, rows)
     out = []
@@ -70,9 +71,10 @@ def video_labels_and_groups(
             "dup_group": groups[key],
             "platform": platform_of(mine),
             "cascade_ids": ",".join(sorted({r.cascade_id for r in mine})),
+            "manipulation": manipulation_of(mine),
         })
-    schema = {c: pl.String for c in
-              ("video_id", "label", "label_source", "label_note", "dup_group", "platform", "cascade_ids")}
+    schema = {c: pl.String for c in ("video_id", "label", "label_source", "label_note", "dup_group", "platform",
+                                     "cascade_ids", "manipulation")}
     return pl.DataFrame(out, schema=schema)
 
 

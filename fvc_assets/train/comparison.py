@@ -162,6 +162,57 @@ def slice_scores(predictions: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFra
     return pl.DataFrame(rows, schema=schema).sort("model", "slice", "value")
 
 
+def manipulation_scores(predictions: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFrame:
+    """How each model scores each manipulation family's fakes against every real video.
+
+    model, manipulation, fakes, reals, roc_auc (pooled over the held-out folds), roc_auc_mean and
+    roc_auc_std (over the folds that hold fakes of the family), detected (share of the family's fakes
+    at or above 0.5). A family absent from the manifests (no ``manipulation``) gives no row.
+    """
+    schema = {"model": pl.String, "manipulation": pl.String, "fakes": pl.Int64, "reals": pl.Int64,
+              "roc_auc": pl.Float64, "roc_auc_mean": pl.Float64, "roc_auc_std": pl.Float64,
+              "detected": pl.Float64}
+    if "manipulation" not in catalog.columns:
+        return pl.DataFrame(schema=schema)
+    families = catalog.filter(pl.col("augmentation") == "original").unique("video_id").select(
+        "video_id", "manipulation")
+    joined = originals(predictions).join(families, on="video_id", how="left")
+    rows = []
+    for (model,), scored in joined.group_by("model"):
+        reals = scored.filter(pl.col("target") == 0)
+        for family in sorted(f for f in scored["manipulation"].unique().to_list() if f):
+            fakes = scored.filter((pl.col("target") == 1) & (pl.col("manipulation") == family))
+            both = pl.concat([fakes, reals])
+            y, s = both["target"].to_numpy(), both["score"].to_numpy()
+            per_fold = [binary_metrics(f["target"].to_numpy(), f["score"].to_numpy())["roc_auc"]
+                        for (_,), f in both.group_by("fold")]
+            per_fold = [v for v in per_fold if not math.isnan(v)]
+            rows.append({
+                "model": model, "manipulation": family, "fakes": fakes.height, "reals": reals.height,
+                "roc_auc": binary_metrics(y, s)["roc_auc"] if reals.height and fakes.height else math.nan,
+                "roc_auc_mean": float(np.mean(per_fold)) if per_fold else math.nan,
+                "roc_auc_std": float(np.std(per_fold, ddof=1)) if len(per_fold) > 1 else math.nan,
+                "detected": float((fakes["score"].to_numpy() >= 0.5).mean()) if fakes.height else math.nan,
+            })
+    return pl.DataFrame(rows, schema=schema).sort("model", "manipulation")
+
+
+def manipulation_table(scores: pl.DataFrame, order: list[str]) -> pl.DataFrame:
+    """Models x families: mean ± std over folds of ROC-AUC (family's fakes against all reals)."""
+    families = sorted(set(scores["manipulation"].to_list()))
+    rows = []
+    for model in order:
+        mine = scores.filter(pl.col("model") == model)
+        if mine.height == 0:
+            continue
+        row = {"model": model}
+        for family in families:
+            hit = mine.filter(pl.col("manipulation") == family)
+            row[family] = _fmt(hit["roc_auc_mean"][0], hit["roc_auc_std"][0]) if hit.height else "n/a"
+        rows.append(row)
+    return pl.DataFrame(rows) if rows else pl.DataFrame({"model": []}, schema={"model": pl.String})
+
+
 def weakest_slices(slices: pl.DataFrame, model: str, n: int = 5) -> pl.DataFrame:
     return slices.filter((pl.col("model") == model) & (pl.col("videos") >= 2)).sort("accuracy").head(n)
 

@@ -7,9 +7,12 @@ from fvc_assets.ingest.preview import markdown_image
 from fvc_assets.partitions import BASE_MODELS, FOLDS, MODELS
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.comparison import (
-    NESTED, best_model, comparison_table, markdown, naive_and_nested, nested_metrics, nested_predictions,
+    NESTED, best_model, comparison_table, manipulation_scores, manipulation_table, markdown, naive_and_nested, nested_metrics, nested_predictions,
     nested_selection, per_fold_metrics, plot_curves, pooled_metrics, shuffled_label_control, slice_scores,
     summarize, weakest_slices,
+)
+from fvc_assets.train.operating_points import (
+    deployment_thresholds, fold_operating_points, nested_operating_points, operating_table, summarize_points,
 )
 from fvc_assets.train.training_assets import ensemble_results, fold_results, missing_fold_results
 from fvc_assets.train.fold_training import AVERAGE_PREDICTIONS, INNER_PREDICTIONS, METRICS, PREDICTIONS
@@ -19,6 +22,8 @@ from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.storage import StorageResource
 
 SUMMARY = "summary.parquet"
+OPERATING_POINTS = "operating_points.parquet"  # per model x fold, thresholds fixed on inner folds
+MANIPULATIONS = "manipulations.parquet"  # each family's fakes against every real video, per model
 BEST = "best_model.json"
 
 
@@ -35,7 +40,9 @@ def read_all(storage: StorageResource, name: str) -> pl.DataFrame | None:
     kinds={"parquet", "matplotlib"},
     description=(
         "Mean ± std over folds of every metric per model, pooled out-of-fold ROC-AUC, ROC / PR / calibration "
-        "plots, scores per slice (resolution, codec, duration, platform), a label-shuffled control, and the "
+        "plots, scores per slice (resolution, codec, duration, platform) and per manipulation family, operating "
+        "points (TPR at 1 % and 5 % FPR, precision in the top 10 %; thresholds fixed on inner folds), a "
+        "label-shuffled control, and the "
         "best model by mean ROC-AUC (used by `fvc predict`). Beside each model's own score: the ensemble's weighted "
         "average, and the nested score of picking the best model by inner CV (each outer fold judged by a model "
         "chosen without it), which the naive best mean over the same folds overstates."
@@ -69,6 +76,10 @@ def model_comparison(context: dg.AssetExecutionContext, storage: StorageResource
         order.append(NESTED)
     else:
         honest = {"nested_roc_auc": None, "why": "no inner out-of-fold scores (training ran with inner_folds off)"}
+    # Thresholds fixed on inner out-of-fold scores, applied to the outer fold (never chosen on it).
+    points = fold_operating_points(predictions, inner)
+    if selection is not None and selection.height and points.height:
+        points = pl.concat([points, nested_operating_points(points, selection, NESTED)])
     summary = summarize(metrics)
     pooled = pooled_metrics(predictions)
     table = comparison_table(summary, pooled, order)
@@ -80,13 +91,17 @@ def model_comparison(context: dg.AssetExecutionContext, storage: StorageResource
     )
     shown = pl.concat([table, control_row])
     slices = slice_scores(predictions, catalog)
+    by_family = manipulation_scores(predictions, catalog)
     out = storage.comparison_dir
     write_parquet_atomic(out / SUMMARY, summary)
     write_parquet_atomic(out / "pooled.parquet", pooled)
     write_parquet_atomic(out / "slices.parquet", slices)
+    write_parquet_atomic(out / MANIPULATIONS, by_family)
+    write_parquet_atomic(out / OPERATING_POINTS, points)
     write_parquet_atomic(out / "table.parquet", shown)
     write_json_atomic(out / BEST, {"best_model": best, "by": "mean roc_auc over folds", "models": list(MODELS),
-                                   "nested": honest, "shuffled_control": control})
+                                   "nested": honest, "shuffled_control": control,
+                                   "thresholds": deployment_thresholds(predictions)})
     plots = plot_curves(predictions, out)
     refresh_views(storage.root, storage.duckdb_path)
     context.log.info("\n" + markdown(shown))
@@ -96,6 +111,10 @@ def model_comparison(context: dg.AssetExecutionContext, storage: StorageResource
         "best_model": best or "none",
         "selection_nested_vs_naive": dg.MetadataValue.json(honest),
         "shuffled_control_roc_auc": dg.MetadataValue.float(control["pooled_roc_auc"]),
+        "operating_points": (dg.MetadataValue.md(markdown(operating_table(summarize_points(points), order)))
+                             if points.height else "no inner out-of-fold scores to fix thresholds on"),
+        "by_manipulation": (dg.MetadataValue.md(markdown(manipulation_table(by_family, order)))
+                            if by_family.height else "no manipulation families in the manifests"),
         "weakest_slices_of_best": dg.MetadataValue.md(markdown(weakest_slices(slices, best))) if best else "-",
         "output": dg.MetadataValue.path(str(out)),
     }

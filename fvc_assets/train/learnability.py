@@ -1,0 +1,95 @@
+"""Does a model learn what its input shows? Held-out ROC-AUC beside a shuffled-label control (pure).
+
+A model is trained through the platform's own fold path (``train_fold``: the same
+split, frame cache, data set, training loop and scoring as ``fold_results``) once
+with the real labels and once with control labels. The control labels are the
+real ones with exactly half of each class's groups flipped, so they carry no
+information about the real labels (orthogonal, not merely shuffled) and a model
+can only fit them by memorising. A data path that misaligns labels and frames,
+or scores clips in another order than it returns them, scores like the control.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from fvc_assets.train.fold_training import train_fold
+from fvc_assets.train.metrics import binary_metrics
+from fvc_core.train_settings import TrainSettings
+
+
+@dataclass(frozen=True)
+class Learnability:
+    model: str
+    roc_auc: float  # pooled over the held-out folds, real labels
+    control_roc_auc: float  # the same, trained and scored on the control labels
+    fold_roc_auc: tuple[float, ...]  # per held-out fold, real labels
+    first_loss: float  # mean training loss of the first epoch (real labels, mean over folds)
+    last_loss: float  # ... of the last epoch
+    cpu_seconds: float  # process CPU time of the real-label training and scoring
+
+    @property
+    def margin(self) -> float:
+        return self.roc_auc - self.control_roc_auc
+
+
+def control_labels(folds: pl.DataFrame) -> dict[str, str]:
+    """dup_group -> control label: within each real label, every other group (sorted) flipped."""
+    flip = {"fake": "real", "real": "fake"}
+    groups = folds.unique("dup_group").sort("dup_group").select("dup_group", "label")
+    out = {}
+    for label in ("fake", "real"):
+        mine = groups.filter(pl.col("label") == label)["dup_group"].to_list()
+        for i, group in enumerate(mine):
+            out[group] = flip[label] if i % 2 else label
+    return out
+
+
+def relabel(catalog: pl.DataFrame, folds: pl.DataFrame, labels: dict[str, str]):
+    """(catalog, folds) with each group's label replaced (groups not in ``labels`` keep theirs)."""
+    def apply(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(pl.col("dup_group").replace_strict(labels, default=pl.col("label")).alias("label"))
+    return apply(catalog), apply(folds)
+
+
+def held_out(model: str, catalog: pl.DataFrame, folds: pl.DataFrame, settings: TrainSettings, *, root: Path,
+             workdir: Path, frames_cache: Path, n_folds: int, log=lambda _: None):
+    """(held-out original predictions of every fold, per-fold first and last epoch losses)."""
+    frames, losses = [], []
+    for fold in range(n_folds):
+        folder = workdir / model / f"fold_{fold}"
+        shutil.rmtree(folder, ignore_errors=True)  # never resume from an earlier probe
+        outcome = train_fold(model, fold, catalog, folds, settings, root=root, workdir=folder,
+                             frames_cache=frames_cache, train_dir=workdir, n_folds=n_folds, log=log)
+        frames.append(outcome.predictions.filter(pl.col("augmentation") == "original"))
+        losses.append((outcome.info.get("loss_epoch_1", math.nan),
+                       outcome.info.get(f"loss_epoch_{settings.epochs}", math.nan)))
+        shutil.rmtree(folder, ignore_errors=True)
+    return pl.concat(frames), losses
+
+
+def roc_auc(predictions: pl.DataFrame) -> float:
+    return binary_metrics(predictions["target"].to_numpy(), predictions["score"].to_numpy())["roc_auc"]
+
+
+def measure(model: str, catalog: pl.DataFrame, folds: pl.DataFrame, settings: TrainSettings, *, root: Path,
+            workdir: Path, frames_cache: Path, n_folds: int, log=lambda _: None) -> Learnability:
+    """Train ``model`` on every fold with the real labels, then with the control labels."""
+    started = time.process_time()
+    real, losses = held_out(model, catalog, folds, settings, root=root, workdir=workdir / "real",
+                            frames_cache=frames_cache, n_folds=n_folds, log=log)
+    cpu = time.process_time() - started
+    control_catalog, control_folds = relabel(catalog, folds, control_labels(folds))
+    control, _ = held_out(model, control_catalog, control_folds, settings, root=root, workdir=workdir / "control",
+                          frames_cache=frames_cache, n_folds=n_folds, log=log)
+    per_fold = tuple(roc_auc(frame) for _, frame in sorted(real.group_by("fold"), key=lambda item: item[0]))
+    first, last = (float(np.nanmean([pair[i] for pair in losses])) for i in (0, 1))
+    return Learnability(model=model, roc_auc=roc_auc(real), control_roc_auc=roc_auc(control),
+                        fold_roc_auc=per_fold, first_loss=first, last_loss=last, cpu_seconds=cpu)
