@@ -11,6 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Pipeline tests check that every step runs and records what it should, not what the networks learn
+# (tests/test_learnability.py does): the "smoke" profile trains the demo's networks for one epoch. Every
+# `fvc run`, daemon and code server the tests start inherits it; a test may still set its own.
+os.environ.setdefault("FVC_TRAINING_PROFILE", "smoke")
+
 # One local SLURM cluster for the whole session, whichever modules use it.
 from tests.demo_run import demo_run  # noqa: E402,F401 (fixture)
 from tests.slurm_fixtures import postgres_env, slurm_cluster, slurm_env  # noqa: E402,F401 (fixtures)

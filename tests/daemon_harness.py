@@ -37,7 +37,7 @@ def tail(log: Path | None, n: int = 40) -> str:
 
 def start_daemon(home: Path, data: Path, log: Path, **extra_env: str) -> subprocess.Popen:
     env = {**os.environ, "DAGSTER_HOME": str(home), "FVC_DATA_DIR": str(data),
-           "FVC_TRAINING_PROFILE": "demo", "PYTHONUNBUFFERED": "1", **extra_env}
+           "FVC_TRAINING_PROFILE": "smoke", "PYTHONUNBUFFERED": "1", **extra_env}
     with log.open("ab") as out:
         out.write(f"\n===== daemon start {time.strftime('%H:%M:%S')} =====\n".encode())
         out.flush()

@@ -116,7 +116,7 @@ def test_dagster_records_checks_and_partitions(trained):
                 catalog = pl.read_parquet(_data_of(home) / "catalog" / "video_catalog.parquet")
                 assert columns == catalog.columns and event.metadata["dagster/row_count"].value == catalog.height
         trained = instance.get_latest_materialization_event(dg.AssetKey("fold_results")).asset_materialization
-        assert trained.metadata["training_profile"].value.startswith("demo: the specified heads on small backbones")
+        assert trained.metadata["training_profile"].value.startswith("smoke: the demo's networks for 1 epoch")
         comparison = instance.fetch_materializations(dg.AssetKey("model_comparison"), limit=1).records
         metadata = comparison[0].asset_materialization.metadata
         assert metadata["best_model"].value in MODELS

@@ -232,7 +232,11 @@ class SceneRenderer:
         w, h = video.width, video.height
         # Background: low-frequency colour texture, larger than the frame so it can pan.
         self.pad = max(8, min(w, h) // 8)
-        small = rng.uniform(40, 215, size=(max(2, (h + 2 * self.pad) // 96), max(2, (w + 2 * self.pad) // 96), 3))
+        # Texture cells a sixth of the short side: the same scene scale at every resolution, so a scaled-down
+        # frame looks alike whatever the source size (cells of a fixed pixel size made small sources smooth
+        # and large ones busy, a nuisance larger than any trace at the frame models' input).
+        cell = max(8, min(w, h) // 6)
+        small = rng.uniform(40, 215, size=(max(2, (h + 2 * self.pad) // cell), max(2, (w + 2 * self.pad) // cell), 3))
         bg = cv2.resize(small.astype(np.float32), (w + 2 * self.pad, h + 2 * self.pad), interpolation=cv2.INTER_CUBIC)
         fine = cv2.resize(
             rng.uniform(-10, 10, size=((h + 2 * self.pad) // 4, (w + 2 * self.pad) // 4, 3)).astype(np.float32),
@@ -265,7 +269,7 @@ class SceneRenderer:
         # The other families' parameters come from their own stream, so the draws above (and so real
         # videos and resample_jpeg fakes) are the same whichever families a corpus has.
         family_rng = np.random.default_rng([video.seed, 1])
-        self.region_axes = family_rng.uniform(0.22, 0.30, size=2)  # splice, flicker, upsample
+        self.region_axes = family_rng.uniform(0.26, 0.34, size=2)  # splice, flicker, upsample
         self.cast = np.ones(3, np.float32)
         up, down = family_rng.choice(3, size=2, replace=False)
         self.cast[up], self.cast[down] = family_rng.uniform(1.2, 1.35), family_rng.uniform(0.7, 0.8)
@@ -364,10 +368,10 @@ class SceneRenderer:
         if rh < 16 or rw < 16:
             return img
         donor = self._donor.clean_frame(i)[y0:y1, x0:x1].astype(np.float32)
-        # Softer than the scene (a tenth of the region's size: still a blur at 64 px), flatter, tinted.
-        donor = cv2.GaussianBlur(donor, (0, 0), sigmaX=max(1.0, min(rw, rh) / 10))
+        # Softer than the scene (a sixth of the region's size: still a blur at 64 px), flatter, tinted.
+        donor = cv2.GaussianBlur(donor, (0, 0), sigmaX=max(1.0, min(rw, rh) / 6))
         mean = donor.mean(axis=(0, 1), keepdims=True)
-        donor = (mean + 0.6 * (donor - mean)) * self.cast + self.noise[i % len(self.noise)][y0:y1, x0:x1] * 0.25
+        donor = (mean + 0.5 * (donor - mean)) * self.cast + self.noise[i % len(self.noise)][y0:y1, x0:x1] * 0.25
         return self._blend(img, box, donor, self._feathered(rh, rw, min(rw, rh) / 12))
 
     def _flicker(self, img: np.ndarray, i: int, t: float) -> np.ndarray:

@@ -28,12 +28,15 @@ from fvc_core.train_settings import TrainSettings
 @dataclass(frozen=True)
 class Learnability:
     model: str
-    roc_auc: float  # pooled over the held-out folds, real labels
+    roc_auc: float  # mean over the held-out folds of each fold's ROC-AUC, real labels
     control_roc_auc: float  # the same, trained and scored on the control labels
+    pooled_roc_auc: float  # every fold's held-out videos together (fold models' offsets differ: lower)
     fold_roc_auc: tuple[float, ...]  # per held-out fold, real labels
     first_loss: float  # mean training loss of the first epoch (real labels, mean over folds)
     last_loss: float  # ... of the last epoch
     cpu_seconds: float  # process CPU time of the real-label training and scoring
+    family_roc_auc: dict = None  # manipulation family -> ROC-AUC of its fakes against every real video
+
 
     @property
     def margin(self) -> float:
@@ -75,6 +78,11 @@ def held_out(model: str, catalog: pl.DataFrame, folds: pl.DataFrame, settings: T
     return pl.concat(frames), losses
 
 
+def fold_aucs(predictions: pl.DataFrame) -> tuple[float, ...]:
+    """ROC-AUC of each fold's held-out videos, in fold order (NaN where a fold holds one label)."""
+    return tuple(roc_auc(frame) for _, frame in sorted(predictions.group_by("fold"), key=lambda item: item[0]))
+
+
 def roc_auc(predictions: pl.DataFrame) -> float:
     return binary_metrics(predictions["target"].to_numpy(), predictions["score"].to_numpy())["roc_auc"]
 
@@ -89,7 +97,24 @@ def measure(model: str, catalog: pl.DataFrame, folds: pl.DataFrame, settings: Tr
     control_catalog, control_folds = relabel(catalog, folds, control_labels(folds))
     control, _ = held_out(model, control_catalog, control_folds, settings, root=root, workdir=workdir / "control",
                           frames_cache=frames_cache, n_folds=n_folds, log=log)
-    per_fold = tuple(roc_auc(frame) for _, frame in sorted(real.group_by("fold"), key=lambda item: item[0]))
+    per_fold = fold_aucs(real)
     first, last = (float(np.nanmean([pair[i] for pair in losses])) for i in (0, 1))
-    return Learnability(model=model, roc_auc=roc_auc(real), control_roc_auc=roc_auc(control),
-                        fold_roc_auc=per_fold, first_loss=first, last_loss=last, cpu_seconds=cpu)
+    return Learnability(model=model, roc_auc=float(np.nanmean(per_fold)),
+                        control_roc_auc=float(np.nanmean(fold_aucs(control))), pooled_roc_auc=roc_auc(real),
+                        fold_roc_auc=per_fold, first_loss=first, last_loss=last, cpu_seconds=cpu,
+                        family_roc_auc=by_family(real, catalog))
+
+
+def by_family(predictions: pl.DataFrame, catalog: pl.DataFrame) -> dict[str, float]:
+    """manipulation family -> mean over folds of the ROC-AUC of that family's fakes against every real video."""
+    if "manipulation" not in catalog.columns:
+        return {}
+    families = catalog.unique("video_id").select("video_id", "manipulation")
+    scored = predictions.join(families, on="video_id", how="left")
+    reals = scored.filter(pl.col("target") == 0)
+    out = {}
+    for family in sorted(f for f in scored["manipulation"].unique().to_list() if f):
+        fakes = scored.filter((pl.col("target") == 1) & (pl.col("manipulation") == family))
+        if fakes.height and reals.height:
+            out[family] = float(np.nanmean(fold_aucs(pl.concat([fakes, reals]))))
+    return out
