@@ -9,7 +9,8 @@ import dagster as dg
 from fvc_assets.definitions import defs
 from fvc_assets.partitions import BASE_MODELS, FOLDS
 
-STAGE5 = dg.AssetSelection.assets("video_catalog", "folds", "fold_results", "ensemble_results", "model_comparison")
+STAGE5 = dg.AssetSelection.assets("video_catalog", "folds", "fold_results", "ensemble_results", "model_comparison",
+                                  "cross_manipulation")
 
 
 def report(instance, asset: str, version: str, partitions=(None,)) -> None:
@@ -55,11 +56,13 @@ def test_stage5_follows_the_graph_base_models_then_ensemble_then_comparison():
         check_passed(instance, "folds", "no_leakage")
         result, asked = evaluate(instance, result.cursor)
         assert asked == {"fold_results": len(base)}
-        # Base models done: the ensemble of every fold; the comparison still waits for it.
+        # Base models done: the ensemble of every fold and the leave-one-family-out evaluation; the
+        # comparison still waits for the ensemble.
         report(instance, "fold_results", "b1", base)
         checks_passed(instance, "fold_results", base)
         result, asked = evaluate(instance, result.cursor)
-        assert asked == {"ensemble_results": len(FOLDS)}
+        assert asked == {"ensemble_results": len(FOLDS), "cross_manipulation": 1}
+        report(instance, "cross_manipulation", "x1")
         report(instance, "ensemble_results", "e1", FOLDS)
         checks_passed(instance, "ensemble_results", FOLDS)
         result, asked = evaluate(instance, result.cursor)

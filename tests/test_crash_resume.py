@@ -290,6 +290,7 @@ def test_a_killed_fvc_run_leaves_no_run_started_once_monitoring_has_passed(parti
     ("video_catalog", None),
     ("folds", None),
     ("model_comparison", None),
+    ("cross_manipulation", None),
     ("scaled_videos", "some_video"),
 ])
 def test_every_writing_asset_refuses_a_second_writer(asset_name, partition, tmp_path, monkeypatch):

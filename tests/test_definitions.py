@@ -173,3 +173,4 @@ def test_each_stage5_asset_lives_in_a_module_named_for_it():
     assert where["folds"] == "fvc_assets.train.folds_assets"
     assert where["fold_results"] == where["ensemble_results"] == "fvc_assets.train.training_assets"
     assert where["model_comparison"] == "fvc_assets.train.comparison_assets"
+    assert where["cross_manipulation"] == "fvc_assets.train.cross_manipulation_assets"
