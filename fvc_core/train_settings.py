@@ -39,6 +39,13 @@ class TrainSettings:
     x3d_depth_factor: float = 2.2
     max_augmented_per_video: int = 10  # augmented clips per training video that deep models see (0..10)
     inner_folds: bool = True  # nested CV: train on each inner split of the outer training folds
+    # ... the frame models too (four more fits each); without them they are no candidates of the nested pick
+    # and no members of the ensemble, which learn only from inner out-of-fold scores.
+    inner_folds_frame_models: bool = True
+
+    def trains_inner_folds(self, inputs: str) -> bool:
+        """Does a model reading ``inputs`` (features | frames) also train on the inner splits?"""
+        return self.inner_folds and (inputs != "frames" or self.inner_folds_frame_models)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -69,13 +76,14 @@ class TrainSettings:
 # (benchmarks/learnability.py): the specified heads on the small backbones (ViT-Tiny, ResNet-18 SlowFast, X3D at
 # width/depth 1), 64 px letterboxed, 4 frames, 2 augmented clips per training video, 10 epochs at lr 1e-3.
 # lr 1e-4 is a fine-tuning rate for pretrained weights; from random weights in 1 epoch no network left chance.
+# Inner folds for the feature models only: a frame model's four inner fits would cost four times its own.
 DEMO_SETTINGS = TrainSettings(
     backbone="vit_tiny_patch16_224", frames=4, slowfast_frames=16, image_size=64, epochs=10, lr=1e-3, batch_size=8,
     grad_accum_steps=1, model_depth=18, x3d_width_factor=1.0, x3d_depth_factor=1.0, max_augmented_per_video=2,
-    threads=0, log_every_steps=10,
+    threads=0, log_every_steps=10, inner_folds_frame_models=False,
 )
 # The demo's networks for one epoch at lr 1e-4: shows that every step runs, learns nothing. For pipeline tests.
-SMOKE_SETTINGS = replace(DEMO_SETTINGS, epochs=1, lr=1e-4)
+SMOKE_SETTINGS = replace(DEMO_SETTINGS, epochs=1, lr=1e-4, inner_folds_frame_models=True)
 # The specified sizes, for a GPU node: ViT-B/16, SlowFast-R50 (32 frames, slow path 8), X3D-M, 256 px letterboxed, 10 epochs.
 FULL_SETTINGS = TrainSettings(pretrained=True)
 PROFILES = {"demo": DEMO_SETTINGS, "smoke": SMOKE_SETTINGS, "full": FULL_SETTINGS}

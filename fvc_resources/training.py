@@ -42,6 +42,9 @@ class TrainingResource(dg.ConfigurableResource):
     x3d_width_factor: float | None = None
     x3d_depth_factor: float | None = None
     max_augmented_per_video: int | None = None
+    inner_folds_frame_models: bool | None = Field(
+        default=None, description="the frame models train on the inner splits too (off in the demo profile: "
+                                  "then only the feature models are nested-pick candidates and ensemble members)")
     inner_folds: bool | None = Field(
         default=None, description="nested CV: each model also trains on the inner splits of its training folds "
                                   "(for unbiased model selection and the ensemble)")

@@ -95,3 +95,22 @@ def test_content_hash_joins_files_without_manifest():
     groups = dup_groups([], [("a", "hash1", []), ("b", "hash1", []), ("c", "hash2", [])])
     assert groups["a"] == groups["b"] != groups["c"]
     assert groups["c"].startswith("hash:")
+
+
+def test_the_manipulation_column_reaches_each_row_and_video(tmp_path):
+    from fvc_assets.ingest.describe import manipulation_of
+
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    (tmp_path / "b.mp4").write_bytes(b"x")
+    (tmp_path / "m.csv").write_text(
+        "cascade_id,video_url,label,manipulation,path\n"
+        "c1,,fake,splice,a.mp4\nc2,,real,,b.mp4\nc3,,fake,flicker,a.mp4\n")
+    manifest = read_manifest(tmp_path / "m.csv")
+    assert manifest.problems == []
+    assert [r.manipulation for r in manifest.rows] == ["splice", None, "flicker"]
+    assert manipulation_of(rows_for_file(manifest.rows, tmp_path / "b.mp4")) is None
+    # Two rows naming different families for one file: neither is claimed.
+    assert manipulation_of(rows_for_file(manifest.rows, tmp_path / "a.mp4")) == "mixed"
+    # A manifest without the column (the FVC ones) parses as before.
+    (tmp_path / "plain.csv").write_text("cascade_id,video_url,label,path\nc1,,fake,a.mp4\n")
+    assert read_manifest(tmp_path / "plain.csv").rows[0].manipulation is None

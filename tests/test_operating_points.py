@@ -62,3 +62,13 @@ def test_predict_decides_at_the_chosen_point():
     lone = Prediction("d.mp4", 0.8, "m", 5)
     decide([lone], {}, "fpr_1")
     assert "no threshold" in lone.decision
+
+
+def test_each_model_is_read_against_the_controls_spread():
+    from fvc_assets.train.comparison import against_control
+
+    summary = pl.DataFrame({"model": ["a", "b", "c"], "metric": ["roc_auc"] * 3, "mean": [0.9, 0.3, float("nan")],
+                            "std": [0.1] * 3, "folds": [5] * 3})
+    control = {"mean_roc_auc": 0.3, "std_roc_auc": 0.2, "pooled_roc_auc": 0.3}
+    assert against_control(summary, control, ["a", "b", "c", "d"]) == ["+3.0 sd", "+0.0 sd", "n/a", "n/a"]
+    assert against_control(summary, {**control, "std_roc_auc": float("nan")}, ["a"]) == ["n/a"]

@@ -61,6 +61,13 @@ def test_duckdb_views_answer_questions_over_clips_folds_and_results(trained):
         assert {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier"} <= set(metrics)
         finite = db.sql("SELECT count(*) FROM metrics WHERE metric IN ('accuracy','brier') AND isfinite(value)")
         assert finite.fetchall()[0][0] == 2 * 5 * len(MODELS)
+        # Which families the fakes carry, and how each model scores each family, in SQL.
+        families = db.sql("SELECT DISTINCT manipulation FROM clips WHERE label = 'fake'").pl()["manipulation"]
+        assert families.null_count() == 0 and families.len() >= 1
+        scored = db.sql("SELECT DISTINCT model, manipulation FROM manipulation_scores").fetchall()
+        assert {m for m, _ in scored} >= set(MODELS) and {f for _, f in scored} == set(families.to_list())
+        assert db.sql("SELECT count(*) FROM operating_points WHERE point = 'fpr_5'").fetchall()[0][0] > 0
+        assert db.sql("SELECT count(DISTINCT manipulation) FROM cross_manipulation").fetchall()[0][0] >= 1
 
 
 def test_fvc_duckdb_opens_in_older_duckdb_clients_and_the_readme_query_runs(trained):
@@ -169,6 +176,26 @@ def test_comparison_slices_and_best_model_files(trained):
     assert {"ensemble_average", "best model, chosen by inner CV (nested)"} <= set(table["model"].to_list())
     slices = pl.read_parquet(out / "slices.parquet")
     assert {"resolution", "codec", "duration", "platform"} <= set(slices["slice"].to_list())
+    # Each manipulation family the demo manifest names, per model; operating points fixed on inner folds.
+    catalog = pl.read_parquet(data / "catalog" / "video_catalog.parquet")
+    named = set(catalog.filter(pl.col("label") == "fake")["manipulation"].to_list())
+    assert named and named <= {"resample_jpeg", "splice", "flicker", "upsample"}
+    assert catalog.filter(pl.col("label") == "real")["manipulation"].null_count() == catalog.filter(
+        pl.col("label") == "real").height
+    by_family = pl.read_parquet(out / "manipulations.parquet")
+    assert set(by_family["manipulation"].to_list()) == named and "xgboost" in set(by_family["model"].to_list())
+    points = pl.read_parquet(out / "operating_points.parquet")
+    assert set(points["point"].to_list()) == {"fpr_1", "fpr_5", "top_10"}
+    assert set(points["model"].to_list()) >= set(MODELS) - {"ensemble"}
+    assert points["fold"].n_unique() == 5 and points["tpr"].drop_nans().is_between(0, 1).all()
+    assert set(best["thresholds"]) >= set(MODELS) and set(best["thresholds"]["xgboost"]) == {"fpr_1", "fpr_5",
+                                                                                             "top_10"}
+    # Leave one family out: the feature models and naive_cnn, every family the catalog names that has fakes
+    # in a fold beside real videos.
+    cross = pl.read_parquet(out / "cross_manipulation.parquet")
+    assert set(cross["model"].to_list()) == {"logistic_regression", "linear_svm", "xgboost", "naive_cnn"}
+    assert set(cross["manipulation"].to_list()) <= named and cross.height > 0
+    assert cross["roc_auc"].is_between(0, 1).all()
     for name in ("roc", "pr", "calibration"):
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -190,6 +217,10 @@ def test_fvc_predict_scores_new_videos_without_touching_them(trained, tmp_path):
         row = rows[str(video)]
         assert 0.0 <= row["probability_fake"] <= 1.0 and row["model"] == best and row["folds"] == 5
         assert len(row["fold_scores"]) == 5 and row["spread"] == pytest.approx(np.std(row["fold_scores"]))
+        # The decision at the default operating point, from the comparison's threshold for this model.
+        assert row["operating_point"] == "fpr_5" and row["threshold"] is not None
+        flagged = row["probability_fake"] >= row["threshold"]
+        assert row["decision"] == ("flag for review at 5 % FPR" if flagged else "no flag")
         if best in ("logistic_regression", "linear_svm", "xgboost"):  # a feature model says why
             assert row["reasons"] and {"feature", "value", "contribution"} == set(row["reasons"][0])
             magnitudes = [abs(r["contribution"]) for r in row["reasons"]]

@@ -208,7 +208,7 @@ def manipulation_table(scores: pl.DataFrame, order: list[str]) -> pl.DataFrame:
         row = {"model": model}
         for family in families:
             hit = mine.filter(pl.col("manipulation") == family)
-            row[family] = _fmt(hit["roc_auc_mean"][0], hit["roc_auc_std"][0]) if hit.height else "n/a"
+            row[family] = mean_std(hit["roc_auc_mean"][0], hit["roc_auc_std"][0]) if hit.height else "n/a"
         rows.append(row)
     return pl.DataFrame(rows) if rows else pl.DataFrame({"model": []}, schema={"model": pl.String})
 
@@ -217,10 +217,11 @@ def weakest_slices(slices: pl.DataFrame, model: str, n: int = 5) -> pl.DataFrame
     return slices.filter((pl.col("model") == model) & (pl.col("videos") >= 2)).sort("accuracy").head(n)
 
 
-def _fmt(mean: float, std: float) -> str:
+def mean_std(mean: float | None, std: float | None, digits: int = 3) -> str:
+    """'mean ± std' (just the mean when there is no std; 'n/a' without a mean)."""
     if mean is None or math.isnan(mean):
         return "n/a"
-    return f"{mean:.3f} ± {std:.3f}" if std is not None and not math.isnan(std) else f"{mean:.3f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None and not math.isnan(std) else f"{mean:.{digits}f}"
 
 
 def comparison_table(summary: pl.DataFrame, pooled: pl.DataFrame, order: list[str]) -> pl.DataFrame:
@@ -231,13 +232,28 @@ def comparison_table(summary: pl.DataFrame, pooled: pl.DataFrame, order: list[st
         mine = summary.filter(pl.col("model") == model)
         for metric in HEADLINE:
             hit = mine.filter(pl.col("metric") == metric)
-            row[metric] = _fmt(hit["mean"][0], hit["std"][0]) if hit.height else "n/a"
+            row[metric] = mean_std(hit["mean"][0], hit["std"][0]) if hit.height else "n/a"
         hit = pooled.filter((pl.col("model") == model) & (pl.col("metric") == "roc_auc"))
         row["pooled_roc_auc"] = f"{hit['value'][0]:.3f}" if hit.height and not math.isnan(hit["value"][0]) else "n/a"
         hit = mine.filter(pl.col("metric") == "train_seconds")
         row["train_s_per_fold"] = f"{hit['mean'][0]:.1f}" if hit.height else "n/a"
         rows.append(row)
     return pl.DataFrame(rows)
+
+
+def against_control(summary: pl.DataFrame, control: dict[str, float], order: list[str]) -> list[str]:
+    """Per model: how far its mean ROC-AUC over folds lies above the shuffled control's, in the control's
+    standard deviations over folds (the control's spread, not 0.5, is what chance looks like here)."""
+    mean, std = control.get("mean_roc_auc", math.nan), control.get("std_roc_auc", math.nan)
+    out = []
+    for model in order:
+        hit = summary.filter((pl.col("model") == model) & (pl.col("metric") == "roc_auc"))
+        value = hit["mean"][0] if hit.height else math.nan
+        if value is None or math.isnan(value) or math.isnan(mean) or math.isnan(std) or std == 0:
+            out.append("n/a")
+        else:
+            out.append(f"{(value - mean) / std:+.1f} sd")
+    return out
 
 
 def markdown(table: pl.DataFrame) -> str:

@@ -7,7 +7,7 @@ from fvc_assets.ingest.preview import markdown_image
 from fvc_assets.partitions import BASE_MODELS, FOLDS, MODELS
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.comparison import (
-    NESTED, best_model, comparison_table, manipulation_scores, manipulation_table, markdown, naive_and_nested, nested_metrics, nested_predictions,
+    NESTED, against_control, best_model, comparison_table, manipulation_scores, manipulation_table, markdown, naive_and_nested, nested_metrics, nested_predictions,
     nested_selection, per_fold_metrics, plot_curves, pooled_metrics, shuffled_label_control, slice_scores,
     summarize, weakest_slices,
 )
@@ -84,6 +84,7 @@ def model_comparison(context: dg.AssetExecutionContext, storage: StorageResource
     pooled = pooled_metrics(predictions)
     table = comparison_table(summary, pooled, order)
     control = shuffled_label_control(catalog, folds)
+    table = table.with_columns(pl.Series("vs_shuffled_control", against_control(summary, control, order)))
     control_row = pl.DataFrame([{c: "" for c in table.columns}]).with_columns(
         pl.lit("logistic_regression (shuffled labels)").alias("model"),
         pl.lit(f"{control['mean_roc_auc']:.3f} ± {control['std_roc_auc']:.3f}").alias("roc_auc"),

@@ -85,10 +85,7 @@ def cross_manipulation(models: list[str], catalog: pl.DataFrame, folds: pl.DataF
 def summarize_cross(cross: pl.DataFrame, in_family: pl.DataFrame) -> pl.DataFrame:
     """model, manipulation, unseen (mean ± std over folds, never trained on the family), in_family (the main
     evaluation's score of the same family's fakes, trained with every family), folds."""
-    def fmt(mean, std):
-        if mean is None or math.isnan(mean):
-            return "n/a"
-        return f"{mean:.3f} ± {std:.3f}" if std is not None and not math.isnan(std) else f"{mean:.3f}"
+    from fvc_assets.train.comparison import mean_std as fmt
 
     rows = []
     for (model, family), frame in sorted(cross.group_by("model", "manipulation"), key=lambda item: item[0]):

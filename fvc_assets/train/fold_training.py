@@ -141,8 +141,10 @@ def train_ensemble(fold: int, folds: pl.DataFrame, train_dir: Path, members: lis
                    n_folds: int):
     """Stacker and weighted average for outer fold ``fold``, fitted on the members' inner out-of-fold scores
     within the other folds, applied to the members' scores of fold ``fold``."""
+    members = [m for m in members if settings.trains_inner_folds(spec(m).inputs)]
     if not members:
-        raise ValueError("ensemble: no base models to combine (the model list holds only the ensemble)")
+        raise ValueError("ensemble: no base models to combine (the model list holds only the ensemble, or none "
+                         "trains on inner folds)")
     outer, inner, missing = {}, {}, []
     for member in members:
         p = read_predictions(train_dir, member)
@@ -238,7 +240,7 @@ def train_fold(
         info, history = dict(context.info), context.history
         scored = pl.concat([held_out, augmented]) if augmented.height else held_out
         predictions = predictions_frame(model_name, fold, scored, model.predict(scored, context))
-        if settings.inner_folds:
+        if settings.trains_inner_folds(spec(model_name).inputs):
             inner = inner_predictions(model_name, fold, catalog, folds, settings, root=root, workdir=workdir,
                                       frames_cache=frames_cache, n_folds=n_folds, log=log)
             info["inner_folds"] = sorted(set(inner["fold"].to_list()))

@@ -106,10 +106,10 @@ def summarize_points(points: pl.DataFrame) -> pl.DataFrame:
 
 def operating_table(summary: pl.DataFrame, order: list[str]) -> pl.DataFrame:
     """One row per model: TPR at each FPR target (realised FPR beside it), precision at the review budget."""
+    from fvc_assets.train.comparison import mean_std
+
     def fmt(mean, std):
-        if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-            return "n/a"
-        return f"{mean:.2f} ± {std:.2f}" if std is not None and not math.isnan(std) else f"{mean:.2f}"
+        return mean_std(mean, std, digits=2)
 
     rows = []
     for model in order:
