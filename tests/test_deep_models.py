@@ -76,7 +76,7 @@ def test_an_interrupted_fold_resumes_from_its_checkpoint(clips, tmp_path, monkey
     assert np.allclose(resumed.predictions["score"].to_numpy(), uninterrupted.predictions["score"].to_numpy(),
                        atol=1e-5)
     # Other settings do not resume from that checkpoint.
-    other = train_fold("naive_cnn", 1, catalog, folds, dataclasses.replace(settings, lr=1e-3), root=root,
+    other = train_fold("naive_cnn", 1, catalog, folds, dataclasses.replace(settings, lr=settings.lr / 2), root=root,
                        workdir=tmp_path / "cut", frames_cache=root / "cache", train_dir=tmp_path, log=lambda _: None)
     assert other.info["resumed_from_epoch"] == 0
 

@@ -12,7 +12,7 @@ from fvc_core.train_settings import DEMO_SETTINGS
 from tests.train_data import clip_catalog
 
 TINY = dataclasses.replace(DEMO_SETTINGS, image_size=32, epochs=2, batch_size=4, device="cpu", log_every_steps=1,
-                           inner_folds=False)
+                           inner_folds=False, inner_folds_frame_models=True)
 
 
 @pytest.fixture(scope="module")
