@@ -7,8 +7,8 @@ from fvc_assets.ingest.preview import markdown_image
 from fvc_assets.partitions import BASE_MODELS, FOLDS, MODELS
 from fvc_assets.sole_writer import sole_writer
 from fvc_assets.train.comparison import (
-    NESTED, against_control, best_model, comparison_table, manipulation_scores, manipulation_table, markdown, naive_and_nested, nested_metrics, nested_predictions,
-    nested_selection, per_fold_metrics, plot_curves, pooled_metrics, shuffled_label_control, slice_scores,
+    NESTED, against_control, best_model, comparison_table, manipulation_scores, manipulation_table, markdown,
+    naive_and_nested, nested_metrics, nested_predictions, nested_selection, per_fold_metrics, plot_curves, pooled_metrics, shuffled_label_control, slice_scores,
     summarize, weakest_slices,
 )
 from fvc_assets.train.operating_points import (

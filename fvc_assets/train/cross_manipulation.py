@@ -82,7 +82,7 @@ def cross_manipulation(models: list[str], catalog: pl.DataFrame, folds: pl.DataF
     return pl.DataFrame(rows, schema=SCHEMA)
 
 
-def summarize_cross(cross: pl.DataFrame, in_family: pl.DataFrame) -> pl.DataFrame:
+def summarize_cross(cross: pl.DataFrame, in_family: pl.DataFrame | None) -> pl.DataFrame:
     """model, manipulation, unseen (mean ± std over folds, never trained on the family), in_family (the main
     evaluation's score of the same family's fakes, trained with every family), folds."""
     from fvc_assets.train.comparison import mean_std as fmt
@@ -90,7 +90,8 @@ def summarize_cross(cross: pl.DataFrame, in_family: pl.DataFrame) -> pl.DataFram
     rows = []
     for (model, family), frame in sorted(cross.group_by("model", "manipulation"), key=lambda item: item[0]):
         values = frame["roc_auc"].drop_nans().drop_nulls()
-        seen = in_family.filter((pl.col("model") == model) & (pl.col("manipulation") == family))
+        seen = (in_family.filter((pl.col("model") == model) & (pl.col("manipulation") == family))
+                if in_family is not None else pl.DataFrame())
         rows.append({
             "model": model, "manipulation": family,
             "unseen_roc_auc": fmt(values.mean() if len(values) else math.nan,

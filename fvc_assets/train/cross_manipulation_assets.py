@@ -66,9 +66,7 @@ def cross_manipulation(context: dg.AssetExecutionContext, config: CrossManipulat
         raise dg.Failure(description=str(exc)) from exc
     predictions = read_all(storage, PREDICTIONS)
     in_family = manipulation_scores(predictions, catalog) if predictions is not None else None
-    table = summarize_cross(cross, in_family if in_family is not None else pl.DataFrame(
-        schema={"model": pl.String, "manipulation": pl.String, "roc_auc_mean": pl.Float64,
-                "roc_auc_std": pl.Float64}))
+    table = summarize_cross(cross, in_family)
     write_parquet_atomic(storage.comparison_dir / CROSS, cross)
     refresh_views(storage.root, storage.duckdb_path)
     shown = markdown(table) if table.height else (

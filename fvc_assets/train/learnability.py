@@ -106,15 +106,9 @@ def measure(model: str, catalog: pl.DataFrame, folds: pl.DataFrame, settings: Tr
 
 
 def by_family(predictions: pl.DataFrame, catalog: pl.DataFrame) -> dict[str, float]:
-    """manipulation family -> mean over folds of the ROC-AUC of that family's fakes against every real video."""
-    if "manipulation" not in catalog.columns:
-        return {}
-    families = catalog.unique("video_id").select("video_id", "manipulation")
-    scored = predictions.join(families, on="video_id", how="left")
-    reals = scored.filter(pl.col("target") == 0)
-    out = {}
-    for family in sorted(f for f in scored["manipulation"].unique().to_list() if f):
-        fakes = scored.filter((pl.col("target") == 1) & (pl.col("manipulation") == family))
-        if fakes.height and reals.height:
-            out[family] = float(np.nanmean(fold_aucs(pl.concat([fakes, reals]))))
-    return out
+    """manipulation family -> mean over folds of the ROC-AUC of that family's fakes against every real video
+    (the comparison's per-family slice)."""
+    from fvc_assets.train.comparison import manipulation_scores
+
+    scores = manipulation_scores(predictions, catalog)
+    return {family: value for family, value in scores.select("manipulation", "roc_auc_mean").iter_rows()}

@@ -108,9 +108,6 @@ def operating_table(summary: pl.DataFrame, order: list[str]) -> pl.DataFrame:
     """One row per model: TPR at each FPR target (realised FPR beside it), precision at the review budget."""
     from fvc_assets.train.comparison import mean_std
 
-    def fmt(mean, std):
-        return mean_std(mean, std, digits=2)
-
     rows = []
     for model in order:
         mine = summary.filter(pl.col("model") == model)
@@ -122,10 +119,10 @@ def operating_table(summary: pl.DataFrame, order: list[str]) -> pl.DataFrame:
             if not hit.height:
                 continue
             if point.startswith("fpr_"):
-                row[f"TPR at {point[4:]}% FPR"] = fmt(hit["tpr_mean"][0], hit["tpr_std"][0])
-                row[f"realised FPR ({point[4:]}%)"] = fmt(hit["fpr_mean"][0], hit["fpr_std"][0])
+                row[f"TPR at {point[4:]}% FPR"] = mean_std(hit["tpr_mean"][0], hit["tpr_std"][0], digits=2)
+                row[f"realised FPR ({point[4:]}%)"] = mean_std(hit["fpr_mean"][0], hit["fpr_std"][0], digits=2)
             else:
-                row[f"precision in top {point[4:]}%"] = fmt(hit["precision_mean"][0], hit["precision_std"][0])
+                row[f"precision in top {point[4:]}%"] = mean_std(hit["precision_mean"][0], hit["precision_std"][0], digits=2)
         rows.append(row)
     return pl.DataFrame(rows) if rows else pl.DataFrame({"model": []}, schema={"model": pl.String})
 
