@@ -13,16 +13,21 @@ from pathlib import Path
 def _cmd_demo_corpus(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from fvc_assets.demo.corpus import check_families, plan_corpus, write_corpus
+    from fvc_assets.demo.corpus import check_families, plan_corpus, shrink, write_corpus
 
     try:
         families = check_families(f for f in args.families.replace(",", " ").split())
     except ValueError as exc:
         print(f"fvc demo-corpus: {exc}", file=sys.stderr)
         return 2
+    try:
+        plan = shrink(plan_corpus(args.videos, args.seed, families), args.scale, args.max_frames)
+    except ValueError as exc:
+        print(f"fvc demo-corpus: {exc}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
-    manifest = write_corpus(args.out, n_videos=args.videos, seed=args.seed, families=families)
-    plan = plan_corpus(args.videos, args.seed, families)
+    manifest = write_corpus(args.out, n_videos=args.videos, seed=args.seed, families=families,
+                            scale=args.scale, max_frames=args.max_frames)
     labels = {label: sum(v.label == label for v in plan) for label in ("fake", "real")}
     by_family = Counter(v.manipulation for v in plan if v.label == "fake")
     print(
@@ -167,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--families", default=" ".join(FAMILIES),
                       help=f"manipulation families of the fakes, comma or space separated (default: all: "
                            f"{', '.join(FAMILIES)})")
+    demo.add_argument("--scale", type=float, default=1.0,
+                      help="frame sides times this, in (0, 1] (default 1): a smaller corpus, same labels and groups")
+    demo.add_argument("--max-frames", type=int, default=None,
+                      help="at most this many frames per source video (at least 8; default: no cap)")
     demo.set_defaults(func=_cmd_demo_corpus)
 
     run = sub.add_parser(
@@ -175,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Uses DAGSTER_HOME (default ./dagster_home) and FVC_DATA_DIR (default ./data).",
     )
     run.add_argument("--partition", action="append", help="only this video partition (repeatable)")
-    run.add_argument("--verbose", action="store_true", help="the daemon's own log at debug level")
+    run.add_argument("--verbose", action="store_true",
+                     help="the daemon's own log at debug level, on the terminal (else in DAGSTER_HOME/logs)")
     run.add_argument("--skip-training", action="store_true",
                      help="stages 1-4 only (stage 5 also does not run with --partition)")
     run.add_argument("--jobs", type=int, default=None,

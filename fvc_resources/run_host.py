@@ -9,12 +9,15 @@ Heavy libraries that only some runs use (torch, mlflow, scikit-learn: about 5 s
 of imports for a training run) are imported while the host has nothing to
 launch and no worker is running (``--preload-when-idle``): between the video runs
 and the training runs of ``fvc run``, say, never on the CPU that runs need; then
-nothing per run after. Before each fork the host's objects are frozen
+nothing per run after. A job's own list (``preload_for_jobs`` of the launcher) is imported
+before that job's first run is forked, idle or not: the training runs of a busy queue then
+pay their imports once, not each. Before each fork the host's objects are frozen
 (``gc.freeze``), so a worker's garbage collections never walk them.
 
 Protocol (one JSON object per line): the launcher writes
-``{"run_id": ..., "instance_ref": <serialized InstanceRef>, "env": {...}, "threads": N}`` to
-stdin; the host answers ``{"run_id": ..., "pid": <worker pid>}``, or
+``{"run_id": ..., "instance_ref": <serialized InstanceRef>, "env": {...}, "threads": N, "preload": [...]}`` to
+stdin; the host answers ``{"run_id": ..., "pid": <worker pid>, "preloaded": [...]}`` (those of the
+request's modules the worker started with), or
 ``{"run_id": ..., "stale": true}`` when the source files of the preloaded
 modules changed since it imported them (the launcher then starts a new host,
 so a run never executes yesterday's code). The host exits at end of input; run
@@ -178,11 +181,17 @@ def serve(modules: list[str], when_idle: list[str] | None = None) -> None:
         if source_fingerprint(modules) != fingerprint:
             print(json.dumps({"run_id": request["run_id"], "stale": True}), file=out, flush=True)
             return
+        for module in request.get("preload") or []:  # this job's libraries, once: its workers inherit them
+            if module not in sys.modules:
+                _import_quietly(module)
+            if module in later:
+                later.remove(module)
         if request["instance_ref"] not in warmed:
             warm_up(request["instance_ref"])
             warmed.add(request["instance_ref"])
         pid = _start_worker(request)
-        print(json.dumps({"run_id": request["run_id"], "pid": pid}), file=out, flush=True)
+        preloaded = [m for m in request.get("preload") or [] if m in sys.modules]
+        print(json.dumps({"run_id": request["run_id"], "pid": pid, "preloaded": preloaded}), file=out, flush=True)
 
 
 def _import_quietly(module: str) -> None:

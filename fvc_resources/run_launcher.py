@@ -17,6 +17,7 @@ Configured in ``dagster.yaml``::
       class: PreloadedRunLauncher
       config:
         preload_modules: [fvc_assets.definitions]
+        preload_for_jobs: {train: [torch, mlflow]}   # imported once, before the job's first run
         threads_per_run: 0   # 0: the machine's cores shared by max_concurrent_runs
 """
 
@@ -42,6 +43,8 @@ from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_
 from fvc_resources.run_host import WORKER_HOST_TAG, WORKER_PID_TAG, WORKER_STARTED_TAG
 
 HOST_START_TIMEOUT_SECONDS = 120
+# A launch answers at once, except the first of a job with modules to preload: their imports come first.
+LAUNCH_TIMEOUT_SECONDS, PRELOADING_LAUNCH_TIMEOUT_SECONDS = 60, 300
 # Math libraries read these when they start their thread pools (in the worker, after the fork).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "POLARS_MAX_THREADS")
 
@@ -64,10 +67,12 @@ def worker_alive(tags: Mapping[str, str]) -> bool | None:
 
 class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
     def __init__(self, preload_modules: list[str] | None = None, preload_when_idle: list[str] | None = None,
-                 threads_per_run: int = 0, inst_data: ConfigurableClassData | None = None):
+                 preload_for_jobs: Mapping[str, list[str]] | None = None, threads_per_run: int = 0,
+                 inst_data: ConfigurableClassData | None = None):
         self._inst_data = inst_data
         self._preload_modules = list(preload_modules or [])
         self._preload_when_idle = list(preload_when_idle or [])
+        self._preload_for_jobs = {job: list(modules) for job, modules in (preload_for_jobs or {}).items()}
         self._threads_per_run = threads_per_run
         self._host: subprocess.Popen | None = None
         self._lock = threading.Lock()
@@ -80,7 +85,7 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
 
     @classmethod
     def config_type(cls):
-        from dagster import Field
+        from dagster import Field, Permissive
 
         return {
             "preload_modules": Field([str], default_value=[],
@@ -88,6 +93,9 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
             "preload_when_idle": Field([str], default_value=[],
                                        description="Modules the host imports between launches (heavy libraries "
                                                    "only some runs use)."),
+            "preload_for_jobs": Field(Permissive(), default_value={},
+                                      description="Job name -> modules the host imports before forking that job's "
+                                                  "first run (its later runs start with them)."),
             "threads_per_run": Field(int, default_value=0,
                                      description="Math-library threads per run; 0 = cores / max_concurrent_runs."),
         }
@@ -132,9 +140,12 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         cores = os.cpu_count() or 1
         return max(1, cores // limit) if limit and limit > 0 else cores
 
-    def _fork_worker(self, run_id: str) -> int:
+    def _fork_worker(self, run_id: str, job_name: str | None = None) -> dict:
+        """The host's reply: the worker's pid, and which of the job's modules it started with."""
+        preload = self._preload_for_jobs.get(job_name or "", [])
         request = {
             "run_id": run_id,
+            "preload": preload,
             "instance_ref": serialize_value(self._instance.get_ref()),
             "env": {name: str(self._threads()) for name in THREAD_VARIABLES if name not in os.environ},
             "threads": None if "OMP_NUM_THREADS" in os.environ else self._threads(),
@@ -146,7 +157,8 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
             try:
                 self._host.stdin.write((json.dumps(request) + "\n").encode())
                 self._host.stdin.flush()
-                reply = self._read_reply(self._host, 60)
+                reply = self._read_reply(
+                    self._host, PRELOADING_LAUNCH_TIMEOUT_SECONDS if preload else LAUNCH_TIMEOUT_SECONDS)
             except (BrokenPipeError, RuntimeError):
                 self._host = None
                 continue
@@ -154,7 +166,7 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
                 self._host.wait(timeout=30)
                 self._host = None
                 continue
-            return int(reply["pid"])
+            return reply
         raise RuntimeError("could not start a run worker: the run host failed twice")
 
     # --- RunLauncher --------------------------------------------------------------------------------
@@ -162,9 +174,12 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         run = context.dagster_run
         check.invariant(run.job_code_origin is not None, f"run {run.run_id} has no code origin")
         with self._lock:
-            pid = self._fork_worker(run.run_id)
+            reply = self._fork_worker(run.run_id, run.job_name)
+        preloaded = reply.get("preloaded") or []
         self._instance.report_engine_event(
-            f"Run worker forked (pid {pid}) from the preloaded run host (pid {self._host.pid if self._host else '?'}).",
+            f"Run worker forked (pid {reply['pid']}) from the preloaded run host "
+            f"(pid {self._host.pid if self._host else '?'})"
+            + (f"; imported for {run.job_name} before it: {', '.join(preloaded)}." if preloaded else "."),
             run,
         )
 

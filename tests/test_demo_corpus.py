@@ -11,7 +11,9 @@ import cv2
 import polars as pl
 import pytest
 
-from fvc_assets.demo.corpus import FAMILIES, SceneRenderer, check_families, plan_corpus, write_corpus
+from fvc_assets.demo.corpus import (
+    FAMILIES, MIN_SHRUNK_FRAMES, SceneRenderer, check_families, plan_corpus, shrink, write_corpus,
+)
 from fvc_assets.ingest.manifest import read_manifest, rows_for_file
 from fvc_resources.video import probe
 
@@ -87,6 +89,35 @@ def test_written_corpus_probes_and_matches_its_manifest(tmp_path):
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.suffix != ".csv"}
     write_corpus(tmp_path, n_videos=5, seed=7)
     assert mtimes == {p: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.suffix != ".csv"}
+
+
+def test_a_shrunk_corpus_keeps_every_choice_but_size_and_length(tmp_path):
+    plan = plan_corpus(14, seed=0)
+    small = shrink(plan, 0.25, 12)
+    by_name = {v.file_name: v for v in small}
+    same = ("file_name", "cascade_id", "label", "codec", "suffix", "fps", "seed", "source", "derivation",
+            "manipulation")
+    for big, little in zip(plan, small, strict=True):
+        assert [getattr(little, f) for f in same] == [getattr(big, f) for f in same]
+        assert little.width % 2 == 0 and little.height % 2 == 0
+        assert little.width == max(32, round(big.width / 8) * 2) and little.height == max(32, round(big.height / 8) * 2)
+        assert little.frames <= min(12, big.frames) + 1
+        if little.source is None:
+            assert little.frames == min(12, big.frames)
+        else:  # a near-duplicate: never longer than its source, never under what the frame models sample
+            source = by_name[little.source]
+            assert min(MIN_SHRUNK_FRAMES, source.frames) <= little.frames <= source.frames
+    assert any(v.derivation == "trim" and v.frames < by_name[v.source].frames for v in small)
+    assert shrink(plan) == plan
+    for scale, frames in ((0, None), (1.5, None), (0.5, MIN_SHRUNK_FRAMES - 1)):
+        with pytest.raises(ValueError):
+            shrink(plan, scale, frames)
+    # Written, each file is what its shrunk spec says.
+    write_corpus(tmp_path, n_videos=5, seed=7, scale=0.25, max_frames=12)
+    for spec in shrink(plan_corpus(5, seed=7), 0.25, 12):
+        facts = probe(tmp_path / spec.file_name)
+        assert (facts.width, facts.height) == (spec.width, spec.height)
+        assert abs(facts.frame_count - spec.frames) <= 1
 
 
 def test_fakes_cycle_through_the_families_and_duplicates_keep_their_source_family():

@@ -11,6 +11,7 @@ import polars as pl
 
 from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
 from tests.conftest import encode_video, ffmpeg
+from tests.demo_run import SMALL
 
 FVC = [sys.executable, "-m", "fvc_assets.cli"]
 
@@ -44,7 +45,7 @@ def test_demo_corpus_then_fvc_run(fvc_env, tmp_path):
     home, data = fvc_env
     inbox = data / "inbox"
     env = os.environ.copy()
-    made = subprocess.run([*FVC, "demo-corpus", "--out", str(inbox), "--videos", "6", "--seed", "3"],
+    made = subprocess.run([*FVC, "demo-corpus", "--out", str(inbox), "--videos", "6", "--seed", "3", *SMALL],
                           env=env, capture_output=True, text=True, check=True)
     assert "wrote 6 videos" in made.stdout
     bad = add_bad_inputs(inbox, tmp_path)

@@ -18,7 +18,7 @@ import pytest
 
 from fvc_assets.train.catalog import FEATURE_COLUMNS
 from tests.conftest import REPO_ROOT
-from tests.demo_run import MODELS, VIDEOS
+from tests.demo_run import MODELS, SMALL, VIDEOS
 
 FVC = [sys.executable, "-m", "fvc_assets.cli"]
 
@@ -41,6 +41,30 @@ def test_fvc_run_trains_every_model_and_fold_and_prints_the_comparison(trained):
         assert f"\n{model} " in table
     assert "logistic_regression (shuffled labels)" in table
     assert "best model by mean ROC-AUC: " in table
+    # The daemon's code servers say "No heartbeat received" each time one is replaced (every minute):
+    # the instance's log file gets that, not the terminal.
+    assert "No heartbeat received" not in run.stdout + run.stderr
+    assert (home / "logs" / "fvc-queue-daemon.log").exists()
+
+
+def test_training_runs_start_with_their_libraries_imported_by_the_run_host(trained, monkeypatch):
+    """The launcher's preload_for_jobs: the host imports torch, MLflow and scikit-learn before the first
+    training run is forked, and every training run's worker starts with them (its engine event says so)."""
+    home, _, _, _ = trained
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(dg.RunsFilter(job_name="train"))
+        assert len(runs) >= 5 * (len(MODELS) - 1)
+        for run in runs:
+            said = [r.event_log_entry.message for r in instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records]
+            forked = next(m for m in said if m.startswith("Run worker forked"))
+            imported = forked.split("imported for train before it: ")[1].rstrip(".").split(", ")
+            assert {"torch", "mlflow", "sklearn.linear_model", "xgboost"} <= set(imported), forked
+        video = instance.get_runs(dg.RunsFilter(job_name="video_pipeline"), limit=1)[0]
+        said = [r.event_log_entry.message for r in instance.get_records_for_run(
+            video.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records]
+        assert any(m.startswith("Run worker forked") and "imported for" not in m for m in said)
 
 
 def test_duckdb_views_answer_questions_over_clips_folds_and_results(trained):
@@ -202,7 +226,7 @@ def test_comparison_slices_and_best_model_files(trained):
 
 def test_fvc_predict_scores_new_videos_without_touching_them(trained, tmp_path):
     _, data, env, _ = trained
-    subprocess.run([*FVC, "demo-corpus", "--out", str(tmp_path / "new"), "--videos", "2", "--seed", "9"],
+    subprocess.run([*FVC, "demo-corpus", "--out", str(tmp_path / "new"), "--videos", "2", "--seed", "9", *SMALL],
                    env=env, check=True, capture_output=True)
     videos = sorted(p for p in (tmp_path / "new").iterdir() if p.suffix != ".csv")
     before = {p: p.read_bytes() for p in videos}
@@ -270,7 +294,7 @@ def test_new_videos_run_alone_and_refresh_stage5_once(trained, monkeypatch):
     their new data versions made stale (every base model x fold, the ensemble, the comparison), once."""
     home, data, env, _ = trained
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    subprocess.run([*FVC, "demo-corpus", "--out", str(data / "inbox" / "more"), "--videos", "2", "--seed", "7"],
+    subprocess.run([*FVC, "demo-corpus", "--out", str(data / "inbox" / "more"), "--videos", "2", "--seed", "7", *SMALL],
                    env=env, check=True, capture_output=True)
     with dg.DagsterInstance.get() as instance:
         videos_before = len(instance.get_runs(dg.RunsFilter(job_name="video_pipeline")))

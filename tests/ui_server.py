@@ -201,9 +201,10 @@ def ui_server(tmp_path_factory):
 
 def _start_and_settle(root: Path) -> UiServer:
     from fvc_assets.demo.corpus import write_corpus  # noqa: PLC0415
+    from tests.demo_run import SMALL_MAX_FRAMES, SMALL_SCALE  # noqa: PLC0415
 
     corpus = root / "corpus"
-    write_corpus(corpus, n_videos=2, seed=0)
+    write_corpus(corpus, n_videos=2, seed=0, scale=SMALL_SCALE, max_frames=SMALL_MAX_FRAMES)
     server = start_server(root)
     try:
         dropped = time.monotonic()

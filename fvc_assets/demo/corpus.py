@@ -61,6 +61,7 @@ PIXEL_FRAME_BUDGET = 16_000_000
 # swung from chance to perfect; 48 smaller videos cost stages 1-4 about what 24 larger ones did.
 DEFAULT_VIDEOS = 48
 MIN_DURATION, MAX_DURATION = 1.0, 20.0
+MIN_SHRUNK_FRAMES = 8  # the frame models sample up to 8 frames of a clip
 # Manipulation families of the fakes, in the order fakes cycle through them (module docstring).
 FAMILIES = ("resample_jpeg", "splice", "flicker", "upsample")
 
@@ -124,6 +125,43 @@ def check_families(families) -> tuple[str, ...]:
         raise ValueError(f"unknown manipulation family {', '.join(unknown) or '(none given)'}; "
                          f"known: {', '.join(FAMILIES)}")
     return families
+
+
+def shrink(plan: list[DemoVideo], scale: float = 1.0, max_frames: int | None = None) -> list[DemoVideo]:
+    """The same corpus, smaller: frame sides times ``scale`` (even, at least 32 px) and at most
+    ``max_frames`` frames per source; a near-duplicate keeps its share of its source's length.
+
+    For checks of behaviour rather than of scale (the test suite, a first try): every other choice
+    (labels, groups, families, codecs, frame rates) is the plan's own.
+    """
+    if not 0 < scale <= 1:
+        raise ValueError(f"scale must be in (0, 1], got {scale}")
+    if max_frames is not None and max_frames < MIN_SHRUNK_FRAMES:
+        raise ValueError(f"max_frames must be at least {MIN_SHRUNK_FRAMES}, got {max_frames}")
+    if scale == 1 and max_frames is None:
+        return plan
+
+    def side(pixels: int) -> int:
+        return max(32, int(round(pixels * scale / 2)) * 2)
+
+    def capped(video: DemoVideo) -> float:
+        return video.duration if max_frames is None else min(video.duration, max_frames / video.fps)
+
+    sources = {v.file_name: v for v in plan if v.source is None}
+    shrunk = []
+    for video in plan:
+        if video.source is None:
+            duration = capped(video)
+        else:  # the duplicate's share of its source (trims stay shorter than their source)
+            source = sources[video.source]
+            duration = video.duration * capped(source) / source.duration
+            if max_frames is not None:  # never fewer frames than the frame models sample
+                duration = min(capped(source), max(duration, MIN_SHRUNK_FRAMES / video.fps))
+        width, height = side(video.width), side(video.height)
+        area = width * height / (video.width * video.height)
+        shrunk.append(replace(video, width=width, height=height, duration=round(duration, 3),
+                              bitrate=max(20_000, int(video.bitrate * area))))
+    return shrunk
 
 
 def plan_corpus(n_videos: int = DEFAULT_VIDEOS, seed: int = 0,
@@ -441,16 +479,16 @@ MANIFEST_COLUMNS = ["cascade_id", "video_url", "label", "manipulation", "path"]
 
 
 def write_corpus(out_dir: str | Path, n_videos: int = DEFAULT_VIDEOS, seed: int = 0,
-                 families: tuple[str, ...] = FAMILIES) -> Path:
+                 families: tuple[str, ...] = FAMILIES, scale: float = 1.0, max_frames: int | None = None) -> Path:
     """Write the videos and ``manifest.csv`` (FVC columns plus ``manipulation`` and ``path``) into
     ``out_dir``.
 
-    Existing files are never overwritten; a video already present is kept.
-    Returns the manifest's path.
+    Existing files are never overwritten; a video already present is kept. ``scale`` and
+    ``max_frames`` make every video smaller (:func:`shrink`). Returns the manifest's path.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = plan_corpus(n_videos, seed, families)
+    plan = shrink(plan_corpus(n_videos, seed, families), scale, max_frames)
     by_name = {v.file_name: v for v in plan}
     for video in plan:
         target = out_dir / video.file_name

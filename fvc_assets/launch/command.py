@@ -134,7 +134,8 @@ def run_command(args: argparse.Namespace, data_dir: Path) -> int:
             reasons = sorted({why.split(':')[0] for why in report.to_run.values()})
             print(f"{report.job}: {len(report.to_run)} run(s) ({'; '.join(reasons[:3])})", flush=True)
 
-    daemon = QueueDaemon(instance, WORKSPACE_YAML, args.jobs, log_level="debug" if args.verbose else "warning")
+    daemon = QueueDaemon(instance, WORKSPACE_YAML, args.jobs, log_level="debug" if args.verbose else "warning",
+                         to_terminal=args.verbose)
     tags = {LAUNCHED_BY_TAG: "fvc run", BATCH_TAG: uuid.uuid4().hex[:12]}
     started = time.perf_counter()
     client = None

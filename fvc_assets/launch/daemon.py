@@ -17,6 +17,9 @@ LOCK_NAME = ".fvc-queue-daemon.lock"
 ANOTHER_DAEMON_EXIT = 3
 # Daemons write a heartbeat every 30 s; one older than this belongs to a daemon that is gone.
 LIVE_HEARTBEAT_SECONDS = 45
+# The daemon's own messages and its code servers' (which it replaces every minute, each saying so as it
+# goes) are the instance's logs, not the terminal's: `fvc run` prints the runs' outcomes.
+LOG_NAME = "logs/fvc-queue-daemon.log"
 
 
 def daemon_alive(instance: dg.DagsterInstance) -> bool:
@@ -48,12 +51,17 @@ class QueueDaemon:
     """Starts fvc_assets.launch.queue_daemon on first need; ``stop()`` ends it (end of its input, then its pid)."""
 
     def __init__(self, instance: dg.DagsterInstance, workspace_yaml: Path, max_concurrent_runs: int | None,
-                 log_level: str = "warning"):
+                 log_level: str = "warning", to_terminal: bool = False):
         self.instance = instance
         self.workspace_yaml = workspace_yaml
         self.max_concurrent_runs = max_concurrent_runs
         self.log_level = log_level
+        self.to_terminal = to_terminal  # else its output goes to log_path()
         self.process: subprocess.Popen | None = None
+
+    @staticmethod
+    def log_path() -> Path:
+        return Path(os.environ["DAGSTER_HOME"]) / LOG_NAME
 
     def ensure(self) -> None:
         """A daemon serves the queue: ours, another `fvc run`'s, or a full `dagster-daemon`; else start ours."""
@@ -63,15 +71,25 @@ class QueueDaemon:
                 return
             self.process = None
             if code != ANOTHER_DAEMON_EXIT:
-                raise RuntimeError(f"the run queue daemon exited with code {code}; see its messages above")
+                where = "above" if self.to_terminal else f"in {self.log_path()}"
+                raise RuntimeError(f"the run queue daemon exited with code {code}; see its messages {where}")
         if queue_daemon_running() or daemon_alive(self.instance):
             return
         command = [sys.executable, "-m", "fvc_assets.launch.queue_daemon", "--workspace", str(self.workspace_yaml),
                    "--log-level", self.log_level]
         if self.max_concurrent_runs:
             command += ["--max-concurrent-runs", str(self.max_concurrent_runs)]
+        output = None
+        if not self.to_terminal:
+            self.log_path().parent.mkdir(parents=True, exist_ok=True)
+            output = open(self.log_path(), "ab")  # noqa: SIM115 — the child holds it; ours closes below
         # Its standard input is a pipe from this process: when this process ends, however, the daemon ends.
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE)
+        try:
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=output,
+                                            stderr=subprocess.STDOUT if output else None)
+        finally:
+            if output:
+                output.close()
 
     @property
     def started_here(self) -> bool:
