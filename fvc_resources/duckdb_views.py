@@ -11,6 +11,7 @@ every DuckDB client and driver from 1.0 on opens it, not only the version instal
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from fvc_resources.atomic import atomic_path
@@ -56,6 +57,11 @@ def view_sql(name: str, root: Path) -> str:
     return f"CREATE VIEW {name} AS SELECT {empty} WHERE false"
 
 
+# A view reads the footers of the files its glob matches when it is created. A step that retrains a fold
+# removes that fold's old files first, so a file listed a moment ago can be gone: then list again.
+ATTEMPTS = 5
+
+
 def refresh_views(root: str | Path, database: str | Path) -> Path:
     """Rebuild the views database at ``database`` for the data under ``root``."""
     import duckdb
@@ -65,5 +71,12 @@ def refresh_views(root: str | Path, database: str | Path) -> Path:
         tmp.unlink()  # duckdb wants to create the file itself
         with duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}) as connection:
             for name in VIEWS:
-                connection.execute(view_sql(name, root))
+                for attempt in range(1, ATTEMPTS + 1):
+                    try:
+                        connection.execute(view_sql(name, root))
+                        break
+                    except duckdb.IOException:  # a file that another step removed between the glob and the read
+                        if attempt == ATTEMPTS:
+                            raise
+                        time.sleep(0.05 * attempt)
     return database
