@@ -165,13 +165,15 @@ def serve(modules: list[str], when_idle: list[str] | None = None) -> None:
     print(json.dumps({"ready": True, "pid": os.getpid()}), file=out, flush=True)
     stdin = sys.stdin.buffer
     warmed: set[str] = set()
+    launched = False
     while True:
         ready, _, _ = select.select([stdin], [], [], 0.2 if later else 1.0)
         idle = _reap()
         if not ready:
             # Nothing to launch and no run working: import the next heavy module, so later workers
             # start with it. Never while runs work: on a small machine the import would take their CPU.
-            if later and idle:
+            # Not before the first run: a host started ahead of its first launch must be ready for it.
+            if later and idle and launched:
                 _import_quietly(later.pop(0))
             continue
         line = stdin.readline()
@@ -190,6 +192,7 @@ def serve(modules: list[str], when_idle: list[str] | None = None) -> None:
             warm_up(request["instance_ref"])
             warmed.add(request["instance_ref"])
         pid = _start_worker(request)
+        launched = True
         preloaded = [m for m in request.get("preload") or [] if m in sys.modules]
         print(json.dumps({"run_id": request["run_id"], "pid": pid, "preloaded": preloaded}), file=out, flush=True)
 

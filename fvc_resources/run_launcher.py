@@ -105,6 +105,13 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         return cls(inst_data=inst_data, **config_value)
 
     # --- the host ------------------------------------------------------------------------------------
+    def start_host(self) -> None:
+        """Start the host now rather than at the first launch (a daemon that is about to launch runs calls
+        this as it starts: the host's imports then overlap the daemon's own start-up)."""
+        with self._lock:
+            if self._host is None or self._host.poll() is not None:
+                self._host = self._start_host()
+
     def _start_host(self) -> subprocess.Popen:
         command = [sys.executable, "-m", "fvc_resources.run_host"]
         for module in self._preload_modules:

@@ -32,6 +32,24 @@ def _exit_at_end_of_input() -> None:
     threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
 
 
+def start_run_host_early(instance) -> None:
+    """`fvc run` starts this daemon because it is about to queue runs: a launcher with a host process
+    (fvc_resources.run_launcher) starts that host now, beside the daemon's own start-up, instead of at
+    the first launch (seconds of imports off the first run's start). A failure here is not fatal: the
+    first launch tries again and reports it on its run."""
+    start = getattr(instance.run_launcher, "start_host", None)
+    if start is None:
+        return
+
+    def quietly() -> None:
+        try:
+            start()
+        except Exception as error:  # noqa: BLE001 — the first launch retries and fails its run with the reason
+            print(f"run queue daemon: the run host did not start early: {error}", file=sys.stderr)
+
+    threading.Thread(target=quietly, name="run-host-start", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Dagster's run queue and run monitoring daemons.")
     parser.add_argument("--workspace", required=True, help="workspace.yaml of the code location")
@@ -76,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     _exit_at_end_of_input()
     try:
         with capture_interrupts(), DagsterInstance.from_ref(ref) as instance:
+            start_run_host_early(instance)
             with daemon_controller_from_instance(
                 instance,
                 workspace_load_target=WorkspaceFileTarget(paths=[args.workspace]),
