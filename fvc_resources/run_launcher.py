@@ -203,6 +203,12 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         return True
 
     @property
+    def launches_from_code_origin(self) -> bool:
+        """A run is forked from its own code origin (``job_code_origin``): the daemon's workspace is
+        never asked (fvc_assets.launch.queue_daemon loads none when nothing else needs it)."""
+        return True
+
+    @property
     def supports_check_run_worker_health(self) -> bool:
         return True
 

@@ -32,6 +32,19 @@ def _exit_at_end_of_input() -> None:
     threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
 
 
+def needs_code_location(instance) -> bool:
+    """Does this daemon need the code location loaded (a code server of its own)?
+
+    Dagster's launchers start a run through the code location's server; fvc's launcher forks it
+    from the run's own code origin and never asks the workspace. Run monitoring needs the workspace
+    only to resume runs (``max_resume_run_attempts``, 0 here), run retries to re-execute. Without
+    either, the daemon loads no code: no code server to start (seconds before the first run is
+    dequeued) and none to replace every minute while `fvc run` works.
+    """
+    launcher_needs_it = not getattr(instance.run_launcher, "launches_from_code_origin", False)
+    return launcher_needs_it or instance.run_retries_enabled or instance.run_monitoring_max_resume_run_attempts > 0
+
+
 def start_run_host_early(instance) -> None:
     """`fvc run` starts this daemon because it is about to queue runs: a launcher with a host process
     (fvc_resources.run_launcher) starts that host now, beside the daemon's own start-up, instead of at
@@ -61,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from dagster import DagsterInstance
     from dagster._core.instance.ref import InstanceRef
-    from dagster._core.workspace.load_target import WorkspaceFileTarget
+    from dagster._core.workspace.load_target import EmptyWorkspaceTarget, WorkspaceFileTarget
     from dagster._daemon.controller import create_daemon_of_type, daemon_controller_from_instance
     from dagster._daemon.auto_run_reexecution.event_log_consumer import EventLogConsumerDaemon
     from dagster._daemon.daemon import MonitoringDaemon
@@ -95,9 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with capture_interrupts(), DagsterInstance.from_ref(ref) as instance:
             start_run_host_early(instance)
+            target = WorkspaceFileTarget(paths=[args.workspace]) if needs_code_location(instance) \
+                else EmptyWorkspaceTarget()
             with daemon_controller_from_instance(
                 instance,
-                workspace_load_target=WorkspaceFileTarget(paths=[args.workspace]),
+                workspace_load_target=target,
                 gen_daemons=daemons,
                 log_level=args.log_level,
                 code_server_log_level=args.log_level,
