@@ -8,6 +8,7 @@ until the daemon starts it through the run launcher and the job's executor.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ import dagster as dg
 from dagster._core.remote_representation.code_location import CodeLocation
 from dagster._core.remote_representation.external import RemoteRepository
 from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
-from dagster._core.workspace.load_target import WorkspaceFileTarget
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget, WorkspaceFileTarget
 
 LOCATION_NAME = "fvc"
 
@@ -69,11 +71,29 @@ class RunSubmitter:
         return self.instance.submit_run(run.run_id, self.workspace).run_id
 
 
+def in_process_target(workspace_yaml: Path) -> InProcessWorkspaceLoadTarget:
+    """workspace.yaml's code locations, loaded in this process.
+
+    The same module and location name the daemon and the UI load through a code server; here, where
+    the definitions are imported already, without one (a second interpreter importing them, seconds
+    before the first run can be queued). The runs' code origin is the same either way.
+    """
+    origins = WorkspaceFileTarget(paths=[str(workspace_yaml)]).create_origins()
+    # A code server started here would import from this working directory; so do the runs' code pointers.
+    return InProcessWorkspaceLoadTarget([
+        InProcessCodeLocationOrigin(
+            origin.loadable_target_origin._replace(
+                working_directory=origin.loadable_target_origin.working_directory or os.getcwd()),
+            location_name=origin.location_name)
+        for origin in origins
+    ])
+
+
 @contextmanager
 def run_submitter(instance: dg.DagsterInstance, workspace_yaml: Path, defs: dg.Definitions,
                   log_level: str = "WARNING") -> Iterator[RunSubmitter]:
-    """The code location loaded as the daemon and the UI load it (workspace.yaml, a code server)."""
-    target = WorkspaceFileTarget(paths=[str(workspace_yaml)])
+    """The code location of workspace.yaml, as the daemon and the UI know it (in this process)."""
+    target = in_process_target(workspace_yaml)
     with WorkspaceProcessContext(instance, target, code_server_log_level=log_level) as process:
         workspace = process.create_request_context()
         error = workspace.get_code_location_error(LOCATION_NAME)
