@@ -16,6 +16,13 @@ import pytest
 # `fvc run`, daemon and code server the tests start inherits it; a test may still set its own.
 os.environ.setdefault("FVC_TRAINING_PROFILE", "smoke")
 
+# The suite runs on two pytest-xdist workers (--dist loadgroup): while one waits (on SLURM, a daemon's tick,
+# a run monitor's poll) the other computes. Tests that share a session fixture stay on one worker, since each
+# worker has its own session: the SLURM cluster, PostgreSQL and the local demo run (CLUSTER_GROUP); the
+# `dagster dev` of tests/ui_server.py (UI_GROUP).
+CLUSTER_GROUP = pytest.mark.xdist_group("cluster")
+UI_GROUP = pytest.mark.xdist_group("ui")
+
 # One local SLURM cluster for the whole session, whichever modules use it.
 from tests.demo_run import demo_run  # noqa: E402,F401 (fixture)
 from tests.slurm_fixtures import postgres_env, slurm_cluster, slurm_env  # noqa: E402,F401 (fixtures)

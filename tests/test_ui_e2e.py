@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.conftest import UI_GROUP
 from tests.ui_server import (  # noqa: F401 (ui_server is a fixture)
     PER_VIDEO_ASSETS,
     check_executions,
@@ -17,7 +18,7 @@ from tests.ui_server import (  # noqa: F401 (ui_server is a fixture)
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), UI_GROUP]
 
 # (asset, check, severity when it fails): per-video checks, all run with their asset.
 PER_VIDEO_CHECKS = [
