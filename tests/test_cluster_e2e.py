@@ -25,9 +25,8 @@ import pytest
 
 from tests.demo_run import FEATURE_FILES, VIDEOS
 from tests.slurm_fixtures import REPO_ROOT, _restore_env, _set_env
-from tests.conftest import CLUSTER_GROUP
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400), CLUSTER_GROUP]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 FVC = [sys.executable, "-m", "fvc_assets.cli"]
 # Deterministic models: their metrics must match the local run's to 1e-6 (it trains them too).

@@ -43,9 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fvc_assets.cli import build_parser  # noqa: E402
 from tests.ui_server import free_port, wait_for  # noqa: E402
-from tests.conftest import CLUSTER_GROUP
 
-pytestmark = [pytest.mark.timeout(480), CLUSTER_GROUP]
+pytestmark = pytest.mark.timeout(480)
 
 FVC = Path(sys.executable).with_name("fvc")
 SAMPLES = 3  # socket listings per server, SAMPLE_GAP_S apart: late listeners are seen too

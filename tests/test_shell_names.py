@@ -42,10 +42,10 @@ from fvc_resources.slurm.sbatch import RUN_STEP_SCRIPT  # noqa: E402
 from fvc_resources.storage import StorageResource  # noqa: E402
 from fvc_resources.video_resource import VideoResource  # noqa: E402
 from tests import slurm_jobs  # noqa: E402
-from tests.conftest import CLUSTER_GROUP, encode_video  # noqa: E402
+from tests.conftest import encode_video  # noqa: E402
 from tests.slurm_fixtures import REPO_ROOT  # noqa: E402
 
-pytestmark = [pytest.mark.timeout(420), CLUSTER_GROUP]
+pytestmark = pytest.mark.timeout(420)
 
 # Inbox file names. Those with a payload create PWNED<n> when a shell reads them.
 NAMES = [

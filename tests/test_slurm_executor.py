@@ -19,9 +19,8 @@ import pytest
 
 from tests import slurm_jobs
 from tests.slurm_fixtures import REPO_ROOT, wait_for
-from tests.conftest import CLUSTER_GROUP
 
-pytestmark = [pytest.mark.timeout(300), CLUSTER_GROUP]
+pytestmark = pytest.mark.timeout(300)
 
 HEALTH = {"check_step_health_interval_seconds": 1, "end_wait_seconds": 15}
 SLURM_RUN_CONFIG = {"execution": {"config": HEALTH}}

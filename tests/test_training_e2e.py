@@ -17,12 +17,12 @@ import polars as pl
 import pytest
 
 from fvc_assets.train.catalog import FEATURE_COLUMNS
-from tests.conftest import CLUSTER_GROUP, REPO_ROOT
+from tests.conftest import REPO_ROOT
 from tests.demo_run import MODELS, SMALL, VIDEOS
 
 FVC = [sys.executable, "-m", "fvc_assets.cli"]
 
-pytestmark = [pytest.mark.slow, CLUSTER_GROUP]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from tests.conftest import UI_GROUP
 from tests.ui_server import (  # noqa: F401 (ui_server is a fixture)
     PER_VIDEO_ASSETS,
     check_executions,
@@ -18,7 +17,7 @@ from tests.ui_server import (  # noqa: F401 (ui_server is a fixture)
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), UI_GROUP]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 # (asset, check, severity when it fails): per-video checks, all run with their asset.
 PER_VIDEO_CHECKS = [
