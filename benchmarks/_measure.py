@@ -32,6 +32,34 @@ def timed_command(command: list[str]) -> dict:
     return json.loads(out.stdout)
 
 
+# Run inside an instance (DAGSTER_HOME): per run, its job, created/ended times, whether it succeeded, and its
+# steps' own compute (STEP_START to its success or failure), as one JSON line.
+_RUN_RECORDS = """
+import json, dagster as dg
+T = dg.DagsterEventType
+inst = dg.DagsterInstance.get()
+out = []
+for record in inst.get_run_records():
+    run = record.dagster_run
+    start, compute = {}, 0.0
+    for r in inst.get_records_for_run(run.run_id, of_type={T.STEP_START, T.STEP_SUCCESS, T.STEP_FAILURE}).records:
+        e = r.event_log_entry
+        if e.dagster_event.event_type == T.STEP_START:
+            start[e.step_key] = e.timestamp
+        elif e.step_key in start:
+            compute += e.timestamp - start.pop(e.step_key)
+    out.append({"job": run.job_name, "created": record.create_timestamp.timestamp(),
+                "ended": record.end_time, "compute": compute, "ok": run.status == dg.DagsterRunStatus.SUCCESS})
+print(json.dumps(out))
+"""
+
+
+def run_records(env: dict[str, str], python: str = sys.executable) -> list[dict]:
+    """Every run of the instance ``env`` names (see _RUN_RECORDS), read by ``python`` in a fresh process."""
+    out = subprocess.run([python, "-c", _RUN_RECORDS], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def peak_mb() -> float:
     """This process's peak RSS (VmHWM). Unlike ru_maxrss, it starts afresh at exec, so a
     child forked from a large parent does not report the parent's size."""

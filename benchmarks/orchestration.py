@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._measure import REPO_ROOT, print_table
+from benchmarks._measure import REPO_ROOT, print_table, run_records
 
 TINY_VIDEOS = 40
 
@@ -121,26 +121,8 @@ def reference(jobs: int, train: bool) -> None:
 
 def step_compute_and_runs(env: dict[str, str]) -> tuple[float, int, int]:
     """Sum of the steps' compute (STEP_START to its end), runs, failed runs, read from the instance."""
-    code = (
-        "import dagster as dg, json\n"
-        "inst = dg.DagsterInstance.get()\n"
-        "T = dg.DagsterEventType\n"
-        "runs = inst.get_runs()\n"
-        "total = 0.0\n"
-        "for run in runs:\n"
-        "    start = {}\n"
-        "    for r in inst.get_records_for_run(run.run_id, of_type={T.STEP_START, T.STEP_SUCCESS, T.STEP_FAILURE}).records:\n"
-        "        e = r.event_log_entry\n"
-        "        if e.dagster_event.event_type == T.STEP_START: start[e.step_key] = e.timestamp\n"
-        "        elif e.step_key in start: total += e.timestamp - start.pop(e.step_key)\n"
-        "failed = sum(r.status != dg.DagsterRunStatus.SUCCESS for r in runs)\n"
-        "print(json.dumps([total, len(runs), failed]))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    import json
-
-    total, runs, failed = json.loads(out.stdout.strip().splitlines()[-1])
-    return total, runs, failed
+    runs = run_records(env)
+    return sum(r["compute"] for r in runs), len(runs), sum(not r["ok"] for r in runs)
 
 
 def timed(command: list[str], env: dict[str, str], log: Path) -> float:

@@ -22,7 +22,6 @@ The reference, measured in the same invocation, is the issue's goal: the whole a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._measure import REPO_ROOT, print_table
+from benchmarks._measure import REPO_ROOT, print_table, run_records
 
 GOAL_WITH_VENV_S = 8 * 60
 GOAL_FRESH_CLONE_S = 10 * 60
@@ -42,39 +41,12 @@ RUN_PHASES = {  # phase -> the jobs whose runs it spans
     "comparison": ("compare",),
 }
 
-# Run inside the benchmark's instance: per job, each run's created/started/ended times and its steps'
-# compute, as JSON.
-_READ_RUNS = """
-import json, dagster as dg
-T = dg.DagsterEventType
-inst = dg.DagsterInstance.get()
-out = []
-for record in inst.get_run_records():
-    run = record.dagster_run
-    start, compute = {}, 0.0
-    for r in inst.get_records_for_run(run.run_id, of_type={T.STEP_START, T.STEP_SUCCESS, T.STEP_FAILURE}).records:
-        e = r.event_log_entry
-        if e.dagster_event.event_type == T.STEP_START:
-            start[e.step_key] = e.timestamp
-        elif e.step_key in start:
-            compute += e.timestamp - start.pop(e.step_key)
-    out.append({"job": run.job_name, "created": record.create_timestamp.timestamp(),
-                "ended": record.end_time, "compute": compute, "ok": run.status == dg.DagsterRunStatus.SUCCESS})
-print(json.dumps(out))
-"""
-
-
 def timed(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> tuple[float, float, float, int]:
     """(start epoch, end epoch, wall seconds, exit code) of a command, its output to ``log``."""
     started_at, started = time.time(), time.perf_counter()
     with open(log, "ab") as out:
         code = subprocess.run(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode
     return started_at, time.time(), time.perf_counter() - started, code
-
-
-def read_runs(python: str, env: dict[str, str]) -> list[dict]:
-    out = subprocess.run([python, "-c", _READ_RUNS], env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def phase_rows(runs: list[dict], run_started: float, run_ended: float, jobs: int) -> list[list]:
@@ -138,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         total += seconds
         # As `make demo` runs it: the inbox was just written, and `fvc run` waits for files to settle.
         started_at, ended_at, seconds, code = timed([*fvc, "run", "--jobs", str(args.jobs)], env, checkout, log)
-        rows += phase_rows(read_runs(python, env), started_at, ended_at, args.jobs)
+        rows += phase_rows(run_records(env, python), started_at, ended_at, args.jobs)
         rows.append(["fvc run (whole)", f"{seconds:.1f}", "", "", "", ""])
         total += seconds
         if code:
