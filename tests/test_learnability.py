@@ -20,11 +20,12 @@ from fvc_assets.train.models.deep import FrameDataset
 from fvc_assets.train.models.registry import MODELS
 from fvc_core.train_settings import DEMO_SETTINGS
 from fvc_resources.video import write_clip
+from tests.conftest import WORKER_THREADS
 
 N_FOLDS = 2
 # Small inputs, enough steps for an obvious trace; every family keeps its own architecture.
 PROBE = dataclasses.replace(DEMO_SETTINGS, frames=4, slowfast_frames=8, slowfast_alpha=2, image_size=32, epochs=6,
-                            batch_size=4, lr=1e-3, inner_folds=False, device="cpu", threads=2)
+                            batch_size=4, lr=1e-3, inner_folds=False, device="cpu", threads=WORKER_THREADS)
 # The default frame models: a per-frame CNN, ViT + GRU, ViT + Transformer, and two 3D CNNs (the extras,
 # r2plus1d and i3d, are 3D CNNs too, and cost more here than these five together).
 FAMILIES = ["naive_cnn", "vit_gru", "vit_transformer", "slowfast", "x3d"]
