@@ -11,8 +11,9 @@ exist). With ``--data`` it reads a data root where that already happened.
 Then each model trains through the platform's own fold path (``train_fold``) on
 all 5 folds at the chosen profile (inner folds off: the outer held-out score is
 the one a nested pick would report for it), once with the real labels and once
-with control labels orthogonal to them (half of each class's groups flipped;
-``fvc_assets.train.learnability``). The table gives the held-out ROC-AUC
+with control labels orthogonal to them (within each fold, half of each class's groups
+flipped, so every fold keeps both labels; ``fvc_assets.train.learnability``). The
+share of groups whose control label is their real one is printed beside it (about 0.5). The table gives the held-out ROC-AUC
 (mean ± std over folds; pooled over all folds beside it), each visible family's ROC-AUC (its fakes against
 every real video), the control's, the mean training loss of the first and last
 epoch, and the CPU seconds of the real-label training. The reference is the
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
                 "pooled": f"{result.pooled_roc_auc:.3f}",
                 **{family: f"{result.family_roc_auc.get(family, float('nan')):.3f}" for family in families},
                 "control (folds)": f"{result.control_roc_auc:.3f}",
+                "control = real": f"{result.control_agreement:.2f}",
                 "loss first → last epoch": f"{result.first_loss:.3f} → {result.last_loss:.3f}",
                 "cpu_s": f"{result.cpu_seconds:.0f}",
             })

@@ -84,6 +84,28 @@ def test_control_labels_are_orthogonal_to_the_real_ones(corpus):
     assert dict(relabelled_folds.select("dup_group", "label").iter_rows()) == control
 
 
+def test_control_labels_keep_both_labels_in_every_fold_of_small_odd_layouts():
+    """Few groups per fold, odd counts (the 14-video demo has folds of one fake and one real): flipping half
+    of each class over the whole corpus left folds with one control label, a leaking split."""
+    rng = np.random.default_rng(0)
+    for layout in range(50):
+        rows = []
+        for fold in range(5):
+            for label in ("fake", "real"):
+                rows += [{"dup_group": f"g{fold}{label}{i}", "label": label, "fold": fold}
+                         for i in range(int(rng.integers(1, 4)))]
+        folds = pl.DataFrame(rows).with_columns(video_id=pl.col("dup_group"))
+        control = learnability.control_labels(folds)
+        relabelled = learnability.relabel(folds, folds, control)[1]
+        for fold, frame in relabelled.group_by("fold"):
+            assert set(frame["label"]) == {"fake", "real"}, (layout, fold, frame)
+        for label in ("fake", "real"):
+            mine = folds.filter(pl.col("label") == label)["dup_group"].to_list()
+            kept = sum(control[g] == label for g in mine)
+            assert abs(kept - len(mine) / 2) <= 1, (layout, label, kept, len(mine))
+        assert 0.3 <= learnability.control_agreement(folds, control) <= 0.7
+
+
 @pytest.mark.parametrize("name", FAMILIES)
 def test_every_frame_model_family_beats_its_control(name, corpus, tmp_path):
     assert MODELS[name].inputs == "frames"

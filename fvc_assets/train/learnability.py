@@ -36,6 +36,7 @@ class Learnability:
     last_loss: float  # ... of the last epoch
     cpu_seconds: float  # process CPU time of the real-label training and scoring
     family_roc_auc: dict = None  # manipulation family -> ROC-AUC of its fakes against every real video
+    control_agreement: float = math.nan  # share of groups whose control label is the real one (about 0.5)
 
 
     @property
@@ -44,15 +45,34 @@ class Learnability:
 
 
 def control_labels(folds: pl.DataFrame) -> dict[str, str]:
-    """dup_group -> control label: within each real label, every other group (sorted) flipped."""
+    """dup_group -> control label: within each fold and real label, half of the groups (sorted) flipped.
+
+    Flipping within each fold keeps both control labels in every fold (a fold that held only one would
+    make a leaking split). A class with an odd number of groups in a fold flips one more or one fewer
+    than half, whichever brings that class's running count back towards half; where both classes are odd
+    they round the same way, or a fold of one fake and one real could end with one control label."""
     flip = {"fake": "real", "real": "fake"}
-    groups = folds.unique("dup_group").sort("dup_group").select("dup_group", "label")
+    groups = folds.unique("dup_group").sort("dup_group").select("dup_group", "label", "fold")
+    surplus = {"fake": 0, "real": 0}  # groups flipped beyond half so far, per class (in halves)
     out = {}
-    for label in ("fake", "real"):
-        mine = groups.filter(pl.col("label") == label)["dup_group"].to_list()
-        for i, group in enumerate(mine):
-            out[group] = flip[label] if i % 2 else label
+    for fold in sorted(groups["fold"].unique().to_list()):
+        mine = {label: groups.filter((pl.col("fold") == fold) & (pl.col("label") == label))["dup_group"].to_list()
+                for label in flip}
+        odd = [label for label in flip if len(mine[label]) % 2]
+        up = sum(surplus[label] for label in odd) < 0 if odd else False
+        for label, members in mine.items():
+            flipped = len(members) // 2 + (1 if label in odd and up else 0)
+            if label in odd:
+                surplus[label] += 1 if up else -1
+            for i, group in enumerate(members):
+                out[group] = flip[label] if i < flipped else label
     return out
+
+
+def control_agreement(folds: pl.DataFrame, labels: dict[str, str]) -> float:
+    """Share of groups whose control label is their real label (0.5: the control says nothing of it)."""
+    real = dict(folds.unique("dup_group").select("dup_group", "label").iter_rows())
+    return float(np.mean([labels[group] == label for group, label in real.items()]))
 
 
 def relabel(catalog: pl.DataFrame, folds: pl.DataFrame, labels: dict[str, str]):
@@ -94,7 +114,8 @@ def measure(model: str, catalog: pl.DataFrame, folds: pl.DataFrame, settings: Tr
     real, losses = held_out(model, catalog, folds, settings, root=root, workdir=workdir / "real",
                             frames_cache=frames_cache, n_folds=n_folds, log=log)
     cpu = time.process_time() - started
-    control_catalog, control_folds = relabel(catalog, folds, control_labels(folds))
+    labels = control_labels(folds)
+    control_catalog, control_folds = relabel(catalog, folds, labels)
     control, _ = held_out(model, control_catalog, control_folds, settings, root=root, workdir=workdir / "control",
                           frames_cache=frames_cache, n_folds=n_folds, log=log)
     per_fold = fold_aucs(real)
@@ -102,7 +123,7 @@ def measure(model: str, catalog: pl.DataFrame, folds: pl.DataFrame, settings: Tr
     return Learnability(model=model, roc_auc=float(np.nanmean(per_fold)),
                         control_roc_auc=float(np.nanmean(fold_aucs(control))), pooled_roc_auc=roc_auc(real),
                         fold_roc_auc=per_fold, first_loss=first, last_loss=last, cpu_seconds=cpu,
-                        family_roc_auc=by_family(real, catalog))
+                        family_roc_auc=by_family(real, catalog), control_agreement=control_agreement(folds, labels))
 
 
 def by_family(predictions: pl.DataFrame, catalog: pl.DataFrame) -> dict[str, float]:
