@@ -24,8 +24,8 @@ import pytest
 # `fvc run`, daemon and code server the tests start inherits it; a test may still set its own.
 os.environ.setdefault("FVC_TRAINING_PROFILE", "smoke")
 
-# The suite runs on two pytest-xdist workers (`-n 2`): while one waits (on SLURM, a daemon's tick, a run
-# monitor's poll) the other computes. Each worker has its own session, so the modules that share a session
+# The suite runs on three pytest-xdist workers (`-n 3`) on two cores: while one waits (on SLURM, a daemon's
+# tick, a run monitor's poll) the others compute; with two, the cores stood idle a third of the time. Each worker has its own session, so the modules that share a session
 # fixture go to one worker together (SHARED_SESSIONS): the SLURM cluster, PostgreSQL and the local demo run;
 # the `dagster dev` of tests/ui_server.py. Every other test goes wherever a worker is free.
 SHARED_SESSIONS = {
@@ -50,7 +50,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 # One local SLURM cluster for the whole session, whichever modules use it.
-from tests.demo_run import demo_run  # noqa: E402,F401 (fixture)
+from tests.demo_run import demo_corpus, demo_run  # noqa: E402,F401 (fixtures)
 from tests.slurm_fixtures import postgres_env, slurm_cluster, slurm_env  # noqa: E402,F401 (fixtures)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

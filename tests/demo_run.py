@@ -52,14 +52,27 @@ def keep_reference(data: Path, reference: Path) -> None:
         shutil.copyfile(path, target)
 
 
+def fvc_env(**values: str) -> dict[str, str]:
+    """This process's environment without another instance's PostgreSQL or MLflow settings, plus ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_PG_", "MLFLOW_"))}
+    return {**env, **values}
+
+
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> DemoRun:
+def demo_corpus(tmp_path_factory) -> Path:
+    """The session's demo corpus as written (read only: runs copy it into their own inbox)."""
+    root = tmp_path_factory.mktemp("demo-corpus")
+    write_demo_corpus(root / "corpus", fvc_env(DAGSTER_HOME=str(root / "dagster_home"), FVC_DATA_DIR=str(root / "data")))
+    return root / "corpus"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, demo_corpus) -> DemoRun:
     root = tmp_path_factory.mktemp("demo-run")
     home, data = root / "dagster_home", root / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_PG_", "MLFLOW_"))}
-    env.update(DAGSTER_HOME=str(home), FVC_DATA_DIR=str(data), FVC_MODELS=" ".join(MODELS), FVC_EXECUTOR="in_process")
-    write_demo_corpus(root / "corpus", env)
-    shutil.copytree(root / "corpus", data / "inbox")
+    env = fvc_env(DAGSTER_HOME=str(home), FVC_DATA_DIR=str(data), FVC_MODELS=" ".join(MODELS),
+                  FVC_EXECUTOR="in_process")
+    shutil.copytree(demo_corpus, data / "inbox")
     run = subprocess.run([*FVC, "run", "--jobs", "2"], env=env, capture_output=True, text=True, timeout=1500)
     keep_reference(data, root / "reference")
-    return DemoRun(home, data, env, run, root / "corpus", root / "reference")
+    return DemoRun(home, data, env, run, demo_corpus, root / "reference")

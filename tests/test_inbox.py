@@ -87,12 +87,14 @@ def test_fvc_run_waits_for_files_being_written_then_reports_the_rest(fvc_env):
     storage = StorageResource(data_dir=str(data), inbox_settle_seconds=2)
     waited = []
     with dg.DagsterInstance.get() as instance:
+        os.utime(fresh)  # just written, whatever the instance's start took on a busy machine
         scan = register_inbox(instance, storage, on_wait=waited.append)
         assert [r.relpath for r in scan.new] == ["fresh.mp4"] and not scan.waiting
         assert [w.path for w in waited[0]] == [str(fresh)]
         assert instance.get_dynamic_partitions(VIDEOS_PARTITIONS_NAME) == ["fresh"]
         # A file that keeps changing is not waited for past the limit: it stays "waiting".
         busy = encode_video(data / "inbox" / "busy.mp4", frames=8)
+        os.utime(busy)
         scan = register_inbox(instance, storage, wait_limit_s=0.5)
         assert not scan.new and [w.path for w in scan.waiting] == [str(busy)]
 
