@@ -163,6 +163,29 @@ def test_layers_point_one_way():
     assert resources == {} and core == {}, (resources, core)
 
 
+
+# The pure computation docs/development.md names: no Dagster in it, so it runs and is tested without a run.
+PURE_MODULES = ("fvc_resources/video.py", "fvc_assets/ingest/manifest.py", "fvc_assets/ingest/groups.py",
+                "fvc_assets/augment/transforms.py", "fvc_assets/features/handcrafted.py",
+                "fvc_assets/features/scaled.py", "fvc_assets/scale/letterbox.py", "fvc_assets/train/folds.py",
+                "fvc_assets/train/metrics.py", "fvc_assets/train/fold_training.py", "fvc_assets/train/models/*.py",
+                "fvc_assets/demo/*.py", "fvc_core/*.py")
+
+
+def test_pure_computation_never_imports_dagster():
+    import ast
+
+    files = sorted({path for pattern in PURE_MODULES for path in REPO_ROOT.glob(pattern)})
+    assert len(files) > 25
+    importers = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            if any(name.split(".")[0] in ("dagster", "dagster_shared", "dagster_mlflow") for name in names):
+                importers.append(str(path.relative_to(REPO_ROOT)))
+    assert importers == [], importers
+
 def test_each_stage5_asset_lives_in_a_module_named_for_it():
     """A newcomer finds an asset by its name: the module that defines it says what it holds."""
     from fvc_assets.definitions import defs
