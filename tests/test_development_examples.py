@@ -14,74 +14,78 @@ from fvc_core.train_settings import DEMO_SETTINGS
 from tests.train_data import synthetic_catalog
 
 # [doc: model module]
-# fvc_assets/train/models/gaussian_nb.py
+# fvc_assets/train/models/l1_logistic.py
 from fvc_assets.train.models.feature_model import FeatureModel
 
 
-class GaussianNBModel(FeatureModel):
-    """Gaussian naive Bayes on the 23 features (after the feature models' shared preprocessing)."""
+class L1LogisticModel(FeatureModel):
+    """Sparse (L1) logistic regression on the 23 features, after the feature models' shared preprocessing.
+    Linear, so `fvc predict` explains its scores as every feature model's: coefficient x standardised value."""
 
-    name = "gaussian_nb"
+    name = "l1_logistic"
 
     def estimator(self, labels):
-        from sklearn.naive_bayes import GaussianNB
+        from sklearn.linear_model import LogisticRegression
 
-        return GaussianNB()
+        return LogisticRegression(penalty="l1", C=0.5, solver="liblinear", class_weight="balanced",
+                                  random_state=self.settings.seed)
 
 
 def build(settings):
-    return GaussianNBModel(settings)
+    return L1LogisticModel(settings)
 # [end doc]
 
 
-def register_gaussian_nb(monkeypatch):
+def register_l1_logistic(monkeypatch):
     """What the new file and one line in registry.py do, for the length of one test."""
-    module = types.ModuleType("fvc_assets.train.models.gaussian_nb")
+    module = types.ModuleType("fvc_assets.train.models.l1_logistic")
     module.build = build
     monkeypatch.setitem(__import__("sys").modules, module.__name__, module)
     monkeypatch.setitem(
-        registry.MODELS, "gaussian_nb",
+        registry.MODELS, "l1_logistic",
         # [doc: model spec]
-        registry.ModelSpec("gaussian_nb", "gaussian_nb", "features", "Gaussian naive Bayes on the 23 features"),
+        registry.ModelSpec("l1_logistic", "l1_logistic", "features", "sparse (L1) logistic regression on the 23 features"),
         # [end doc]
     )
 
 
 def test_a_new_model_trains_and_scores_through_the_fold_path(monkeypatch, tmp_path):
-    register_gaussian_nb(monkeypatch)
+    register_l1_logistic(monkeypatch)
     catalog, folds = synthetic_catalog()
     # [doc: model fold]
-    outcome = fold_training.train_fold("gaussian_nb", 0, catalog, folds, DEMO_SETTINGS, root=tmp_path,
-                                       workdir=tmp_path / "train" / "gaussian_nb" / "fold_0",
+    outcome = fold_training.train_fold("l1_logistic", 0, catalog, folds, DEMO_SETTINGS, root=tmp_path,
+                                       workdir=tmp_path / "train" / "l1_logistic" / "fold_0",
                                        frames_cache=tmp_path / "frames_cache", train_dir=tmp_path / "train")
     assert outcome.metrics["roc_auc"] > 0.9  # the synthetic fakes are shifted in three features
     # [end doc]
     held_out = set(folds.filter(pl.col("fold") == 0)["video_id"].to_list())
     originals = outcome.predictions.filter(pl.col("augmentation") == "original")
     assert sorted(originals["video_id"].to_list()) == sorted(held_out)  # one score per held-out video
-    written = {p.name for p in (tmp_path / "train" / "gaussian_nb" / "fold_0").iterdir()}
+    written = {p.name for p in (tmp_path / "train" / "l1_logistic" / "fold_0").iterdir()}
     assert {"predictions.parquet", "metrics.parquet", "pipeline.skops", "inner_predictions.parquet"} <= written
     # A saved model scores as the fitted one: what `fvc predict` relies on.
-    loaded = registry.build_model("gaussian_nb", DEMO_SETTINGS)
-    loaded.load(tmp_path / "train" / "gaussian_nb" / "fold_0")
+    loaded = registry.build_model("l1_logistic", DEMO_SETTINGS)
+    loaded.load(tmp_path / "train" / "l1_logistic" / "fold_0")
     clips = outcome.predictions.select("clip_id").join(catalog, on="clip_id", how="left", maintain_order="left")
     assert (abs(loaded.predict(clips) - outcome.predictions["score"].to_numpy()) < 1e-9).all()
+    names, contributions = loaded.contributions(clips)  # what `fvc predict` shows beside each score
+    assert contributions.shape == (clips.height, len(names)) and set(names) & {"noise_energy", "gradient_mean"}
 
 
 def test_a_new_model_is_a_model_dimension_of_fold_results_when_configured(monkeypatch):
     from fvc_assets.partitions import configured_models, model_fold_partitions_of
 
-    register_gaussian_nb(monkeypatch)
+    register_l1_logistic(monkeypatch)
     monkeypatch.delenv("FVC_MODELS", raising=False)
     # [doc: model partitions]
-    monkeypatch.setenv("FVC_EXTRA_MODELS", "gaussian_nb")  # or add it to DEFAULT_MODELS in registry.py
+    monkeypatch.setenv("FVC_EXTRA_MODELS", "l1_logistic")  # or add it to DEFAULT_MODELS in registry.py
     keys = model_fold_partitions_of(configured_models()).get_partition_keys()
-    assert [k for k in keys if k.keys_by_dimension["model"] == "gaussian_nb"] == [
-        "0|gaussian_nb", "1|gaussian_nb", "2|gaussian_nb", "3|gaussian_nb", "4|gaussian_nb"]
+    assert [k for k in keys if k.keys_by_dimension["model"] == "l1_logistic"] == [
+        "0|l1_logistic", "1|l1_logistic", "2|l1_logistic", "3|l1_logistic", "4|l1_logistic"]
     # [end doc]
     assert len(keys) == (8 + 1) * 5  # the eight default base models and the new one; the ensemble is apart
     monkeypatch.delenv("FVC_EXTRA_MODELS")
-    assert not any(k.keys_by_dimension["model"] == "gaussian_nb"
+    assert not any(k.keys_by_dimension["model"] == "l1_logistic"
                    for k in model_fold_partitions_of(configured_models()).get_partition_keys())
 
 
