@@ -2,7 +2,7 @@
 
     DAGSTER_HOME=dagster_home .venv/bin/python -m benchmarks.step_costs
 
-Reads the ``cost/*`` metadata every per-video and training step writes (``fvc_assets.step_cost``)
+Reads the ``cost/*`` metadata every per-video and training step writes (``fvc_assets.steps.step_cost``)
 from every materialisation the instance holds: what to ask ``slurm/mem`` and
 ``slurm/time`` for. Ratios: each asset's largest peak RSS against the 400 MB a per-video step
 should need at most.

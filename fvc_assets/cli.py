@@ -39,7 +39,7 @@ def _cmd_demo_corpus(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from fvc_assets.environment import configure_environment
+    from fvc_assets.launch.environment import configure_environment
 
     home, data = configure_environment()
     print(f"DAGSTER_HOME={home}\nFVC_DATA_DIR={data}", flush=True)
@@ -89,7 +89,7 @@ def video_paths(given: list[str]) -> list[Path]:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import json
 
-    from fvc_assets.environment import configure_environment
+    from fvc_assets.launch.environment import configure_environment
 
     _, data = configure_environment()
     from fvc_assets.predict import as_json, decide, predict_videos, predictions_table
@@ -132,7 +132,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
     import subprocess
 
-    from fvc_assets.environment import configure_environment
+    from fvc_assets.launch.environment import configure_environment
 
     home, _ = configure_environment()
     from fvc_resources.tracking import embedded_store
@@ -147,7 +147,7 @@ def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
 def _cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
-    from fvc_assets.environment import PROJECT_ROOT, configure_environment
+    from fvc_assets.launch.environment import PROJECT_ROOT, configure_environment
 
     configure_environment()
     command = [

@@ -15,8 +15,8 @@ from fvc_assets.features.scaled_assets import scaled_features
 from fvc_assets.ingest.assets import raw_videos
 from fvc_assets.ingest.sensors import inbox_sensor_factory
 from fvc_assets.scale.assets import scaled_videos
-from fvc_assets.stage_jobs import stage_jobs
-from fvc_assets.jobs import VIDEO_PIPELINE_JOB, catalog_job, compare_job, ensemble_job, train_job, video_pipeline_job
+from fvc_assets.jobs import (VIDEO_PIPELINE_JOB, catalog_job, compare_job, ensemble_job, stage_jobs, train_job,
+                             video_pipeline_job)
 from fvc_assets.partitions import ENSEMBLE, MODELS
 from fvc_assets.train.catalog_assets import video_catalog
 from fvc_assets.train.folds_assets import folds

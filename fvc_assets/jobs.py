@@ -1,4 +1,4 @@
-"""Jobs a person (or a sensor) launches."""
+"""Jobs a person (or a sensor) launches: the per-video pipeline, one job per per-video stage, and stage 5's."""
 
 import dagster as dg
 
@@ -11,6 +11,22 @@ video_pipeline_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups(*PER_VIDEO_GROUPS),
     description="Per-video assets for one `videos` partition (ingest, stages 1-4: augmentation, features, scaling, scaled features).",
 )
+
+# One job per per-video stage, named after the asset group it runs, for one `videos` partition:
+# for re-running a single stage from the UI (Jobs page, or "Materialize" on the group).
+# `video_pipeline` runs all of them in one go. (job name = asset group, what it runs)
+STAGES = {
+    "ingest": "Probe, hash and label one video (raw_videos).",
+    "augment": "Stage 1: the original + 10 augmented clips of one video (augmented_videos).",
+    "features": "Stages 2 and 4: forensic features of the clips and of the scaled clips "
+                "(handcrafted_features, scaled_features).",
+    "scale": "Stage 3: every clip scaled to a 256 px longer side (scaled_videos).",
+}
+
+stage_jobs = [
+    dg.define_asset_job(name=name, selection=dg.AssetSelection.groups(name), description=description)
+    for name, description in STAGES.items()
+]
 
 TRAIN_JOB = "train"
 # One model x fold partition: train, score the held-out fold, record it.

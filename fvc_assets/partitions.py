@@ -30,6 +30,13 @@ ENSEMBLE = "ensemble"
 FOLDS = tuple(str(k) for k in range(N_FOLDS))
 
 fold_partitions = dg.StaticPartitionsDefinition(list(FOLDS))
-model_fold_partitions = dg.MultiPartitionsDefinition(
-    {"model": dg.StaticPartitionsDefinition(list(BASE_MODELS)), "fold": fold_partitions}
-)
+
+
+def model_fold_partitions_of(models: tuple[str, ...]) -> dg.MultiPartitionsDefinition:
+    """``fold_results``' partitions for a model list: each base model x fold (the ensemble is its own asset)."""
+    return dg.MultiPartitionsDefinition(
+        {"model": dg.StaticPartitionsDefinition(list(base_models(models))), "fold": fold_partitions}
+    )
+
+
+model_fold_partitions = model_fold_partitions_of(MODELS)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fvc_resources.atomic import atomic_path
 
-# The oldest DuckDB whose clients can open fvc.duckdb (README: "Asking questions in SQL").
+# The oldest DuckDB whose clients can open fvc.duckdb (docs/pipeline.md: "Where the results are").
 STORAGE_COMPATIBILITY = "v1.0.0"
 
 # view -> (glob relative to the data root, columns for the empty view)

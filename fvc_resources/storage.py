@@ -23,7 +23,7 @@ Layout under the data root (``data_dir``; the definitions set it from ``$FVC_DAT
     comparison/                     model_comparison: tables and plots
     predict/                        ``fvc predict``: stages run on videos outside the partitions
     fvc.duckdb                      views over the parquet files above
-    locks/<asset>/<partition>.lock  one writer per asset partition (fvc_assets/sole_writer.py)
+    locks/<asset>/<partition>.lock  one writer per asset partition (fvc_assets/steps/sole_writer.py)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """DuckDB clients other than the one installed here, for the tests that open ``fvc.duckdb`` with them.
 
 Installed once with pip (``--target``, no dependencies) into ``.venv/test-tools/``: the Python
-package of the oldest DuckDB the README promises, and the DuckDB command line of the 1.x line.
+package of the oldest DuckDB the README and docs/pipeline.md promise, and the DuckDB command line of the 1.x line.
 """
 
 from __future__ import annotations

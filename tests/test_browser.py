@@ -3,7 +3,8 @@
 Opens the asset graph, a partitioned asset's partitions page and its checks page on the
 server of tests/ui_server.py (after two videos went through), asserts what a person
 would look for, and saves screenshots under test-output/screenshots/.
-`FVC_UPDATE_DOCS_SCREENSHOTS=1` also writes small copies to docs/screenshots/ for the README tour.
+`FVC_UPDATE_DOCS_SCREENSHOTS=1` also writes small copies to docs/screenshots/ for the UI tour (docs/ui-tour.md;
+the README shows the asset graph).
 """
 
 import os

@@ -5,7 +5,7 @@ in process, sqlite instance), byte for byte.
 
 Everything is real: slurmctld and two slurmd (scripts/slurm-local.sh), PostgreSQL
 (scripts/postgres-local.sh), the deployment's DAGSTER_HOME template (deploy/cluster/),
-Dagster's run queue, daemon and run retries. This is the recipe of the README's
+Dagster's run queue, daemon and run retries. This is the recipe of docs/operating.md's
 "Running on a cluster", on one machine.
 """
 

@@ -299,7 +299,7 @@ def test_every_writing_asset_refuses_a_second_writer(asset_name, partition, tmp_
 
     from fvc_assets.definitions import defs
     from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
-    from fvc_assets.sole_writer import lock_name
+    from fvc_assets.steps.sole_writer import lock_name
 
     monkeypatch.setenv("FVC_DATA_DIR", str(tmp_path / "data"))
     instance = dg.DagsterInstance.ephemeral()

@@ -129,7 +129,7 @@ def test_only_the_deployment_module_reads_the_environment():
 
     allowed = {
         "fvc_assets/deployment.py",  # the deployment's choices
-        "fvc_assets/environment.py", "fvc_assets/cli.py",  # the command line sets DAGSTER_HOME / FVC_DATA_DIR
+        "fvc_assets/launch/environment.py", "fvc_assets/cli.py",  # the command line sets DAGSTER_HOME / FVC_DATA_DIR
         "fvc_assets/launch/command.py", "fvc_assets/launch/daemon.py", "fvc_assets/launch/queue_daemon.py",
         "fvc_resources/run_host.py", "fvc_resources/run_launcher.py",  # thread caps for worker processes
         "fvc_resources/slurm/step_handler.py",  # the environment handed on to each SLURM job
@@ -163,6 +163,29 @@ def test_layers_point_one_way():
     assert resources == {} and core == {}, (resources, core)
 
 
+
+# The pure computation docs/development.md names: no Dagster in it, so it runs and is tested without a run.
+PURE_MODULES = ("fvc_resources/video.py", "fvc_assets/ingest/manifest.py", "fvc_assets/ingest/groups.py",
+                "fvc_assets/augment/transforms.py", "fvc_assets/features/handcrafted.py",
+                "fvc_assets/features/scaled.py", "fvc_assets/scale/letterbox.py", "fvc_assets/train/folds.py",
+                "fvc_assets/train/metrics.py", "fvc_assets/train/fold_training.py", "fvc_assets/train/models/*.py",
+                "fvc_assets/demo/*.py", "fvc_core/*.py")
+
+
+def test_pure_computation_never_imports_dagster():
+    import ast
+
+    files = sorted({path for pattern in PURE_MODULES for path in REPO_ROOT.glob(pattern)})
+    assert len(files) > 25
+    importers = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            if any(name.split(".")[0] in ("dagster", "dagster_shared", "dagster_mlflow") for name in names):
+                importers.append(str(path.relative_to(REPO_ROOT)))
+    assert importers == [], importers
+
 def test_each_stage5_asset_lives_in_a_module_named_for_it():
     """A newcomer finds an asset by its name: the module that defines it says what it holds."""
     from fvc_assets.definitions import defs
@@ -174,3 +197,12 @@ def test_each_stage5_asset_lives_in_a_module_named_for_it():
     assert where["fold_results"] == where["ensemble_results"] == "fvc_assets.train.training_assets"
     assert where["model_comparison"] == "fvc_assets.train.comparison_assets"
     assert where["cross_manipulation"] == "fvc_assets.train.cross_manipulation_assets"
+
+
+def test_the_top_of_fvc_assets_holds_only_the_wiring_and_the_commands():
+    """Step helpers live in fvc_assets/steps/, each stage in its room; what stays at the top is what a
+    Dagster user looks for (definitions, deployment, partitions, jobs, automation) and the two commands."""
+    top = {path.stem for path in (REPO_ROOT / "fvc_assets").glob("*.py")}
+    assert top == {"__init__", "definitions", "deployment", "partitions", "jobs", "automation", "cli", "predict"}
+    steps = {path.stem for path in (REPO_ROOT / "fvc_assets" / "steps").glob("*.py")}
+    assert steps == {"__init__", "sole_writer", "step_cost", "table_metadata", "upstream"}

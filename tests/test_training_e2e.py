@@ -96,7 +96,8 @@ def test_duckdb_views_answer_questions_over_clips_folds_and_results(trained):
 
 def test_fvc_duckdb_opens_in_older_duckdb_clients_and_the_readme_query_runs(trained):
     """fvc.duckdb is in DuckDB 1.0's storage format: the oldest client the README promises opens it,
-    and the README's `duckdb` command-line query answers as written (run in the folder above data/)."""
+    and the README's `duckdb` command-line query (also in docs/pipeline.md) answers as written (run in the folder
+    above data/)."""
     import shlex
 
     from tests.duckdb_clients import cli_command, oldest_python_client_path

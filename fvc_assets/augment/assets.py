@@ -10,10 +10,10 @@ from fvc_assets.augment.clips import CLIP_INDICES, CLIPS_PER_VIDEO, augment_vide
 from fvc_assets.ingest.assets import raw_videos, video_failure
 from fvc_assets.ingest.preview import SHEET_THUMBNAIL_BYTES, contact_sheet, markdown_image, thumbnail_jpeg, write_preview
 from fvc_assets.partitions import videos_partitions
-from fvc_assets.sole_writer import sole_writer
-from fvc_assets.step_cost import reports_cost
-from fvc_assets.upstream import require_upstream, table_version
-from fvc_assets.table_metadata import table_metadata
+from fvc_assets.steps.sole_writer import sole_writer
+from fvc_assets.steps.step_cost import reports_cost
+from fvc_assets.steps.upstream import require_upstream, table_version
+from fvc_assets.steps.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError, probe, sample_frames

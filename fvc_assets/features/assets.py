@@ -10,10 +10,10 @@ from fvc_assets.features.extract import video_features
 from fvc_assets.features.results import feature_check_specs, feature_checks, validated_table
 from fvc_assets.features.plausible import PLAUSIBLE_RANGES
 from fvc_assets.partitions import videos_partitions
-from fvc_assets.sole_writer import sole_writer
-from fvc_assets.step_cost import reports_cost
-from fvc_assets.upstream import require_upstream, table_version
-from fvc_assets.table_metadata import table_metadata
+from fvc_assets.steps.sole_writer import sole_writer
+from fvc_assets.steps.step_cost import reports_cost
+from fvc_assets.steps.upstream import require_upstream, table_version
+from fvc_assets.steps.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource

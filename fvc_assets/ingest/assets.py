@@ -14,10 +14,10 @@ from fvc_assets.ingest.registration import (
     registrations_with_content,
 )
 from fvc_assets.partitions import videos_partitions
-from fvc_assets.sole_writer import sole_writer
-from fvc_assets.step_cost import reports_cost
-from fvc_assets.upstream import table_version
-from fvc_assets.table_metadata import table_metadata
+from fvc_assets.steps.sole_writer import sole_writer
+from fvc_assets.steps.step_cost import reports_cost
+from fvc_assets.steps.upstream import table_version
+from fvc_assets.steps.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import dagster as dg
-from fvc_assets.environment import PROJECT_ROOT
+from fvc_assets.launch.environment import PROJECT_ROOT
 from fvc_assets.ingest.manifest import manifest_problems
 from fvc_assets.ingest.registration import load_registry
 from fvc_assets.jobs import ENSEMBLE_JOB, PER_VIDEO_JOBS, STAGE5_JOBS, VIDEO_PIPELINE_JOB

@@ -11,10 +11,10 @@ import dagster as dg
 from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.letterbox import scale_clip
-from fvc_assets.sole_writer import sole_writer
-from fvc_assets.step_cost import reports_cost
-from fvc_assets.upstream import require_upstream, table_version
-from fvc_assets.table_metadata import table_metadata
+from fvc_assets.steps.sole_writer import sole_writer
+from fvc_assets.steps.step_cost import reports_cost
+from fvc_assets.steps.upstream import require_upstream, table_version
+from fvc_assets.steps.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.autoencoder import AutoencoderOutOfMemory, AutoencoderResource, VaeScaler, pick_device
 from fvc_resources.gpu_pool import holding_gpu_pool

@@ -10,11 +10,11 @@ from fvc_assets.ingest.assets import raw_videos
 from fvc_assets.ingest.manifest import find_manifests, read_manifest
 from fvc_assets.ingest.registration import load_registry
 from fvc_assets.scale.assets import scaled_videos
-from fvc_assets.sole_writer import sole_writer
+from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.train.catalog import FEATURE_COLUMNS, VideoTables, build_catalog, trainable
 from fvc_assets.train.comparison import markdown
-from fvc_assets.upstream import files_version
-from fvc_assets.table_metadata import table_metadata
+from fvc_assets.steps.upstream import files_version
+from fvc_assets.steps.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.storage import StorageResource

@@ -5,7 +5,7 @@ import polars as pl
 import dagster as dg
 from fvc_assets.ingest.preview import markdown_image
 from fvc_assets.partitions import BASE_MODELS, FOLDS, MODELS
-from fvc_assets.sole_writer import sole_writer
+from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.train.comparison import (
     NESTED, against_control, best_model, comparison_table, manipulation_scores, manipulation_table, markdown,
     naive_and_nested, nested_metrics, nested_predictions, nested_selection, per_fold_metrics, plot_curves, pooled_metrics, shuffled_label_control, slice_scores,
@@ -16,7 +16,7 @@ from fvc_assets.train.operating_points import (
 )
 from fvc_assets.train.training_assets import ensemble_results, fold_results, missing_fold_results
 from fvc_assets.train.fold_training import AVERAGE_PREDICTIONS, INNER_PREDICTIONS, METRICS, PREDICTIONS
-from fvc_assets.table_metadata import table_metadata
+from fvc_assets.steps.table_metadata import table_metadata
 from fvc_resources.atomic import write_json_atomic, write_parquet_atomic
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.storage import StorageResource

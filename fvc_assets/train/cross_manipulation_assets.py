@@ -5,9 +5,9 @@ from pydantic import Field
 
 import dagster as dg
 from fvc_assets.partitions import BASE_MODELS, FOLDS
-from fvc_assets.sole_writer import sole_writer
-from fvc_assets.step_cost import reports_cost
-from fvc_assets.table_metadata import table_metadata
+from fvc_assets.steps.sole_writer import sole_writer
+from fvc_assets.steps.step_cost import reports_cost
+from fvc_assets.steps.table_metadata import table_metadata
 from fvc_assets.train.catalog_assets import video_catalog
 from fvc_assets.train.comparison import manipulation_scores, markdown
 from fvc_assets.train.comparison_assets import read_all
@@ -16,7 +16,7 @@ from fvc_assets.train.cross_manipulation import families, summarize_cross
 from fvc_assets.train.fold_training import PREDICTIONS, LeakingSplit
 from fvc_assets.train.folds_assets import folds
 from fvc_assets.train.training_assets import fold_results
-from fvc_assets.upstream import require_upstream
+from fvc_assets.steps.upstream import require_upstream
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.storage import StorageResource

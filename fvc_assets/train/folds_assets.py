@@ -4,13 +4,13 @@ import polars as pl
 from pydantic import Field
 
 import dagster as dg
-from fvc_assets.sole_writer import sole_writer
+from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.train.catalog import trainable
 from fvc_assets.train.catalog_assets import video_catalog
 from fvc_assets.train.comparison import markdown
 from fvc_assets.train.folds import N_FOLDS, assign_folds, audit_folds
-from fvc_assets.upstream import files_version
-from fvc_assets.table_metadata import table_metadata
+from fvc_assets.steps.upstream import files_version
+from fvc_assets.steps.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.storage import StorageResource

@@ -9,8 +9,8 @@ import polars as pl
 
 import dagster as dg
 from fvc_assets.partitions import BASE_MODELS, ENSEMBLE, FOLDS, MODELS, fold_partitions, model_fold_partitions
-from fvc_assets.sole_writer import sole_writer
-from fvc_assets.step_cost import reports_cost
+from fvc_assets.steps.sole_writer import sole_writer
+from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.train.catalog_assets import video_catalog
 from fvc_assets.train.folds_assets import folds
 from fvc_assets.train.collapse import collapse_reasons
@@ -20,8 +20,8 @@ from fvc_assets.train.fold_training import (
 )
 from fvc_assets.train.metrics import METRIC_NAMES
 from fvc_assets.train.models.registry import spec
-from fvc_assets.upstream import files_version, require_upstream
-from fvc_assets.table_metadata import table_metadata
+from fvc_assets.steps.upstream import files_version, require_upstream
+from fvc_assets.steps.table_metadata import table_metadata
 from fvc_core.train_settings import PROFILE_NOTES
 from fvc_resources.duckdb_views import refresh_views
 from fvc_resources.gpu_pool import holding_gpu_pool

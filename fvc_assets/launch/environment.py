@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DAGSTER_YAML = PROJECT_ROOT / "dagster_home" / "dagster.yaml"
 
 
