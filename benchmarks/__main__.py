@@ -4,7 +4,7 @@ Stage 5 and the model rows of `benchmarks.predict` need a trained data root
 ($FVC_DATA_DIR, as `make demo` leaves it); without one they say so and skip.
 """
 
-from benchmarks import predict, sampling, stages12, stages34, training
+from benchmarks import frame_batches, predict, sampling, stages12, stages34, training
 
 if __name__ == "__main__":
     sampling.main()
@@ -16,3 +16,5 @@ if __name__ == "__main__":
     predict.main([])
     print()
     training.main()
+    print()
+    frame_batches.main([])

@@ -21,13 +21,14 @@ def _cmd_demo_corpus(args: argparse.Namespace) -> int:
         print(f"fvc demo-corpus: {exc}", file=sys.stderr)
         return 2
     try:
-        plan = shrink(plan_corpus(args.videos, args.seed, families), args.scale, args.max_frames)
+        max_frames = args.max_frames or None  # 0: no cap
+        plan = shrink(plan_corpus(args.videos, args.seed, families), args.scale, max_frames)
     except ValueError as exc:
         print(f"fvc demo-corpus: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
     manifest = write_corpus(args.out, n_videos=args.videos, seed=args.seed, families=families,
-                            scale=args.scale, max_frames=args.max_frames)
+                            scale=args.scale, max_frames=max_frames)
     labels = {label: sum(v.label == label for v in plan) for label in ("fake", "real")}
     by_family = Counter(v.manipulation for v in plan if v.label == "fake")
     print(
@@ -159,7 +160,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fvc_assets.demo.corpus import DEFAULT_VIDEOS, FAMILIES
+    from fvc_assets.demo.corpus import DEFAULT_MAX_FRAMES, DEFAULT_SCALE, DEFAULT_VIDEOS, FAMILIES
     from fvc_assets.train.operating_points import DEFAULT_OPERATING_POINT, point_names
 
     parser = argparse.ArgumentParser(prog="fvc", description="FVC fake-video classification platform")
@@ -172,10 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--families", default=" ".join(FAMILIES),
                       help=f"manipulation families of the fakes, comma or space separated (default: all: "
                            f"{', '.join(FAMILIES)})")
-    demo.add_argument("--scale", type=float, default=1.0,
-                      help="frame sides times this, in (0, 1] (default 1): a smaller corpus, same labels and groups")
-    demo.add_argument("--max-frames", type=int, default=None,
-                      help="at most this many frames per source video (at least 8; default: no cap)")
+    demo.add_argument("--scale", type=float, default=DEFAULT_SCALE,
+                      help=f"frame sides times this, in (0, 1] (default {DEFAULT_SCALE}; 1: the plan's full sizes): "
+                           "a smaller corpus, same labels and groups")
+    demo.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+                      help=f"at most this many frames per source video (at least 8, or 0 for no cap; "
+                           f"default {DEFAULT_MAX_FRAMES})")
     demo.set_defaults(func=_cmd_demo_corpus)
 
     run = sub.add_parser(

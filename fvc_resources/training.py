@@ -39,6 +39,7 @@ class TrainingResource(dg.ConfigurableResource):
     balanced_sampler: bool | None = Field(default=None, description="batches half real, half fake")
     log_every_steps: int | None = Field(default=None, description="optimizer steps between training records")
     model_depth: int | None = None
+    slowfast_width_factor: float | None = Field(default=None, description="SlowFast's channels times this")
     x3d_width_factor: float | None = None
     x3d_depth_factor: float | None = None
     max_augmented_per_video: int | None = None

@@ -26,11 +26,13 @@ os.environ.setdefault("FVC_TRAINING_PROFILE", "smoke")
 
 # The suite runs on three pytest-xdist workers (`-n 3`) on two cores: while one waits (on SLURM, a daemon's
 # tick, a run monitor's poll) the others compute; with two, the cores stood idle a third of the time. Each worker has its own session, so the modules that share a session
-# fixture go to one worker together (SHARED_SESSIONS): the SLURM cluster, PostgreSQL and the local demo run;
-# the `dagster dev` of tests/ui_server.py. Every other test goes wherever a worker is free.
+# fixture go to one worker together (SHARED_SESSIONS): the SLURM cluster and PostgreSQL (with the cluster
+# test's local demo run); the training tests' local demo run, a second one on another worker, so that the
+# cluster's worker does not carry them too; the `dagster dev` of tests/ui_server.py. Every other test goes
+# wherever a worker is free.
 SHARED_SESSIONS = {
-    "cluster": ("test_cluster_e2e.py", "test_training_e2e.py", "test_slurm_executor.py", "test_shell_names.py",
-                "test_listening.py"),
+    "cluster": ("test_cluster_e2e.py", "test_slurm_executor.py", "test_shell_names.py", "test_listening.py"),
+    "demo": ("test_training_e2e.py",),
     "ui": ("test_ui_e2e.py", "test_browser.py"),
 }
 

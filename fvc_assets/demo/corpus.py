@@ -60,6 +60,10 @@ PIXEL_FRAME_BUDGET = 16_000_000
 # 48 videos (about 32 dup_groups): with 24, five folds held about 5 videos each and fold scores
 # swung from chance to perfect; 48 smaller videos cost stages 1-4 about what 24 larger ones did.
 DEFAULT_VIDEOS = 48
+# `make demo`'s corpus: frame sides halved and at most 24 frames a source (`--scale 1 --max-frames 0` for the
+# plan's full sizes). Every trace stays visible at the models' inputs (benchmarks.demo_trace,
+# benchmarks.learnability); stages 1-4 cost about a sixth of the full corpus's pixels x frames.
+DEFAULT_SCALE, DEFAULT_MAX_FRAMES = 0.5, 24
 MIN_DURATION, MAX_DURATION = 1.0, 20.0
 MIN_SHRUNK_FRAMES = 8  # the frame models sample up to 8 frames of a clip
 # Manipulation families of the fakes, in the order fakes cycle through them (module docstring).

@@ -17,7 +17,7 @@ class SlowFastModel(Video3dModel):
 
     @property
     def hub_url(self):
-        return HUB if self.settings.model_depth == 50 else None
+        return HUB if self.settings.model_depth == 50 and self.settings.slowfast_width_factor == 1.0 else None
 
     @property
     def frame_count(self) -> int:
@@ -35,7 +35,9 @@ class SlowFastModel(Video3dModel):
             raise ValueError(f"slowfast: slowfast_frames ({s.slowfast_frames}) must be a multiple of slowfast_alpha "
                              f"({alpha}) giving the slow path at least {MIN_SLOW_FRAMES} frames")
         spatial = max(1, s.image_size // 32)
+        stems = (max(8, round(64 * s.slowfast_width_factor)), max(1, round(8 * s.slowfast_width_factor)))
         return create_slowfast(
+            stem_dim_outs=stems,
             model_num_class=1,
             model_depth=s.model_depth,
             slowfast_channel_reduction_ratio=(8,),
