@@ -52,12 +52,19 @@ def test_vit_gru_is_a_two_layer_gru_of_256_over_vit_b16():
 
 
 def test_slowfast_slow_path_sees_at_least_four_frames():
-    for settings, fast, slow in ((FULL, 32, 8), (DEMO_SETTINGS, 16, 4)):
+    from torch import nn
+
+    for settings, fast, slow in ((FULL, 32, 8), (DEMO_SETTINGS, 8, 4)):
         model = build_model("slowfast", settings)
         assert (model.frame_count, model.slow_frames) == (fast, slow)
     net = build_model("slowfast", FULL).network()
     pools = [m.kernel_size for m in net.modules() if type(m).__name__ == "AvgPool3d"]
     assert (8, 8, 8) in pools and (32, 8, 8) in pools
+    # The stems' channels: as published at full width (slow 64, fast 8); the demo's SlowFast at half width.
+    for settings, stems in ((FULL, [8, 64]), (DEMO_SETTINGS, [4, 32])):
+        built = build_model("slowfast", settings).network()
+        assert sorted(m.out_channels for m in built.modules()
+                      if isinstance(m, nn.Conv3d) and tuple(m.kernel_size[1:]) == (7, 7)) == stems
     with pytest.raises(ValueError, match="at least 4 frames"):
         build_model("slowfast", dataclasses.replace(FULL, slowfast_frames=8)).network()
 
