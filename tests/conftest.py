@@ -24,15 +24,14 @@ import pytest
 # `fvc run`, daemon and code server the tests start inherits it; a test may still set its own.
 os.environ.setdefault("FVC_TRAINING_PROFILE", "smoke")
 
-# The suite runs on three pytest-xdist workers (`-n 3`) on two cores: while one waits (on SLURM, a daemon's
-# tick, a run monitor's poll) the others compute; with two, the cores stood idle a third of the time. Each worker has its own session, so the modules that share a session
-# fixture go to one worker together (SHARED_SESSIONS): the SLURM cluster and PostgreSQL (with the cluster
-# test's local demo run); the training tests' local demo run, a second one on another worker, so that the
-# cluster's worker does not carry them too; the `dagster dev` of tests/ui_server.py. Every other test goes
-# wherever a worker is free.
+# The suite runs on two pytest-xdist workers (`-n 2`): while one waits (on SLURM, a daemon's tick, a run
+# monitor's poll) the other computes (three were slower: 38 min 40 s against 33 min 30 s). Each worker has its
+# own session, so the modules that share a session fixture go to one worker together (SHARED_SESSIONS): the
+# SLURM cluster, PostgreSQL and the local demo run; the `dagster dev` of tests/ui_server.py. Every other module
+# goes whole to whichever worker is free, so its module fixtures are made once.
 SHARED_SESSIONS = {
-    "cluster": ("test_cluster_e2e.py", "test_slurm_executor.py", "test_shell_names.py", "test_listening.py"),
-    "demo": ("test_training_e2e.py",),
+    "cluster": ("test_cluster_e2e.py", "test_training_e2e.py", "test_slurm_executor.py", "test_shell_names.py",
+                "test_listening.py"),
     "ui": ("test_ui_e2e.py", "test_browser.py"),
 }
 
@@ -46,7 +45,8 @@ def pytest_xdist_make_scheduler(config, log):
 
     class SharedSessionScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return group_of.get(Path(nodeid.split("::", 1)[0]).name, nodeid)
+            module = nodeid.split("::", 1)[0]
+            return group_of.get(Path(module).name, module)
 
     return SharedSessionScheduling(config, log)
 

@@ -1,6 +1,5 @@
-"""One local ``fvc run`` of the demo corpus per test session (per xdist worker), read by the training
-end-to-end tests and by the cluster test (which compares its outputs with this run's, byte for byte).
-Under xdist the two sit on different workers (tests/conftest.py: SHARED_SESSIONS), each with its own run.
+"""One local ``fvc run`` of the demo corpus for the session, shared by the training end-to-end
+tests and the cluster test (which compares its outputs with this run's, byte for byte).
 
 In process on one machine, sqlite instance, the embedded MLflow store. The fixture keeps a
 copy of what the cluster test compares (per-video feature files, per-fold metrics) taken

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import gpu
+from fvc_core.train_settings import DEMO_SETTINGS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +41,7 @@ def test_tiny_run_on_cpu_measures_every_part(tmp_path, capsys):
     assert [r["model"] for r in training["rows"]] == list(gpu.MODELS)
     for row in training["rows"]:
         assert row["status"] == "ok", row
-        assert row["steps"] == 2 and row["batch"] == 8 and row["image_size"] == 64
+        assert row["steps"] == 2 and row["batch"] == 8 and row["image_size"] == DEMO_SETTINGS.image_size
         for key in ("params", "frames", "steps_per_s", "seconds_per_step", "clips_per_s"):
             assert _positive(row[key]), (key, row)
         assert math.isfinite(row["loss"])
