@@ -9,7 +9,6 @@ Dagster's run queue, daemon and run retries. This is the recipe of docs/operatin
 "Running on a cluster", on one machine.
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from tests.demo_run import FEATURE_FILES, VIDEOS
+from tests.demo_run import FEATURE_FILES, VIDEOS, fvc_env
 from tests.slurm_fixtures import REPO_ROOT, _restore_env, _set_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -147,9 +146,8 @@ class NodeFault:
 
 
 def copy_env(home: Path, data: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_PG_", "MLFLOW_"))}
-    return {**env, "DAGSTER_HOME": str(home), "FVC_DATA_DIR": str(data), "FVC_MODELS": " ".join(MODELS),
-            "FVC_INBOX_SETTLE_S": "0", **extra}
+    return fvc_env(DAGSTER_HOME=str(home), FVC_DATA_DIR=str(data), FVC_MODELS=" ".join(MODELS),
+                   FVC_INBOX_SETTLE_S="0", **extra)
 
 
 @pytest.fixture(scope="module")
