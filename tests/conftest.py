@@ -8,12 +8,15 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
+from fvc_resources.run_launcher import THREAD_VARIABLES  # loads none of the libraries it names
+
 # Each pytest-xdist worker gets its share of the cores for the libraries' thread pools (torch, OpenMP,
-# BLAS, polars), set before any of them loads; the runs a test starts inherit it. Two workers each
-# spinning two OpenMP threads on two cores made torch-bound tests 3-5 times slower than alone.
+# BLAS, polars), set before any of them loads, as the run launcher sets them for each run; the runs a
+# test starts inherit it. Two workers each spinning two OpenMP threads on two cores made torch-bound
+# tests 3-5 times slower than alone.
 WORKER_THREADS = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 if "PYTEST_XDIST_WORKER" in os.environ:
-    for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "POLARS_MAX_THREADS"):
+    for _variable in THREAD_VARIABLES:
         os.environ.setdefault(_variable, str(WORKER_THREADS))
 
 import numpy as np
