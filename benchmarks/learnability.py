@@ -1,6 +1,7 @@
 """Does every model learn what its input shows? Held-out ROC-AUC against a control, per model.
 
     .venv/bin/python -m benchmarks.learnability [--data DIR] [--videos 48] [--models a,b] [--profile demo]
+                                                [--set epochs=30 --set optimizer=adamw ...]
 
 Without ``--data`` it writes a demo corpus of the families visible at the frame
 models' input (``splice``: every frame model; ``flicker``: the models that see
@@ -17,13 +18,16 @@ share of groups whose control label is their real one is printed beside it (abou
 (mean ± std over folds; pooled over all folds beside it), each visible family's ROC-AUC (its fakes against
 every real video), the control's, the mean training loss of the first and last
 epoch, and the CPU seconds of the real-label training. The reference is the
-control, measured in the same run. Demo scores say nothing about real FVC videos.
+control, measured in the same run. ``--set`` overrides one training setting of the profile
+(a ``TrainSettings`` field; the value is read as JSON where it parses, else as text).
+Demo scores say nothing about real FVC videos.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +58,20 @@ def build_data_root(root: Path, videos: int, seed: int) -> Path:
     return data
 
 
+def setting_override(text: str) -> tuple[str, object]:
+    """``key=value`` -> (key, value): JSON where the value parses (30, 0.05, true), else the text (adamw)."""
+    from fvc_core.train_settings import TrainSettings
+
+    key, sep, value = text.partition("=")
+    known = {f.name for f in dataclasses.fields(TrainSettings)}
+    if not sep or key not in known:
+        raise argparse.ArgumentTypeError(f"{text!r}: give KEY=VALUE with KEY one of {', '.join(sorted(known))}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def main(argv: list[str] | None = None) -> None:
     import polars as pl
 
@@ -67,8 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--profile", default="demo")
+    parser.add_argument("--set", type=setting_override, action="append", default=[], metavar="KEY=VALUE",
+                        help="override one training setting of the profile (repeatable)")
     args = parser.parse_args(argv)
-    settings = dataclasses.replace(PROFILES[args.profile], inner_folds=False, device="cpu", pretrained=False)
+    settings = dataclasses.replace(PROFILES[args.profile], **{"inner_folds": False, "device": "cpu",
+                                                              "pretrained": False, **dict(args.set)})
     with tempfile.TemporaryDirectory(prefix="fvc-learnability-") as work:
         data = args.data or build_data_root(Path(work), args.videos, args.seed)
         catalog = pl.read_parquet(data / "catalog" / "video_catalog.parquet")
@@ -90,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
                 "cpu_s": f"{result.cpu_seconds:.0f}",
             })
             print(rows[-1], flush=True)
-    print(f"\nLearnability at the {args.profile} profile ({catalog['video_id'].n_unique()} videos, families "
+    changed = ", ".join(f"{key}={value}" for key, value in args.set)
+    print(f"\nLearnability at the {args.profile} profile{f' with {changed}' if changed else ''} ({catalog['video_id'].n_unique()} videos, families "
           f"{', '.join(families)}; mean held-out ROC-AUC over {N_FOLDS} folds, pooled beside it; control = labels orthogonal "
           "to the real ones):")
     print_table(list(rows[0]), [list(r.values()) for r in rows])

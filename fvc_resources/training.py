@@ -22,6 +22,8 @@ class TrainingResource(dg.ConfigurableResource):
     threads: int | None = None
     backbone: str | None = Field(default=None, description="timm ViT name for vit_gru / vit_transformer")
     pretrained: bool | None = Field(default=None, description="load pretrained weights (hub or weights_path)")
+    vit_patch_size: int | None = Field(default=None, description="ViT patch side (0: the backbone's own)")
+    vit_depth: int | None = Field(default=None, description="ViT blocks (0: the backbone's own)")
     weights_paths: dict[str, str] | None = Field(
         default=None, description="model name -> local weights file, used when pretrained (e.g. vit_gru, x3d)")
     frames: int | None = None

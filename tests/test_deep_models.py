@@ -15,6 +15,8 @@ from tests.train_data import clip_catalog
 
 TINY = dataclasses.replace(DEMO_SETTINGS, frames=4, image_size=32, epochs=1, batch_size=4,
                            backbone="vit_tiny_patch16_224", device="cpu")
+# Pretrained ViT weights fit the backbone's own patch side and depth only.
+TINY_OWN_VIT = dataclasses.replace(TINY, vit_patch_size=0, vit_depth=0)
 FRAME_MODELS = [name for name, spec in MODELS.items() if spec.inputs == "frames" and name != "i3d"]
 
 
@@ -87,7 +89,8 @@ def test_vit_loads_pretrained_weights_from_a_local_file(tmp_path):
 
     source = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=2, img_size=32)
     torch.save(source.state_dict(), tmp_path / "vit.pth")
-    settings = dataclasses.replace(TINY, pretrained=True, weights_paths={"vit_gru": str(tmp_path / "vit.pth")})
+    settings = dataclasses.replace(TINY_OWN_VIT, pretrained=True,
+                                   weights_paths={"vit_gru": str(tmp_path / "vit.pth")})
     model = build_model("vit_gru", settings)
     net = model.network()
     assert torch.equal(net.backbone.patch_embed.proj.weight, source.patch_embed.proj.weight)
@@ -99,7 +102,7 @@ def test_pretrained_without_reachable_weights_fails_clearly(tmp_path, monkeypatc
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(PretrainedWeightsError, match="vit_tiny_patch16_224: pretrained weights could not be loaded"):
-        build_model("vit_gru", dataclasses.replace(TINY, pretrained=True)).network()
+        build_model("vit_gru", dataclasses.replace(TINY_OWN_VIT, pretrained=True)).network()
     with pytest.raises(PretrainedWeightsError, match="x3d: pretrained weights could not be loaded from .*missing.pth"):
         build_model("x3d", dataclasses.replace(TINY, pretrained=True,
                                                 weights_paths={"x3d": str(tmp_path / "missing.pth")})).network()

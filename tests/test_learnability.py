@@ -137,3 +137,16 @@ def test_labels_shuffled_inside_the_data_path_are_caught(corpus, tmp_path, monke
     monkeypatch.setattr(FrameDataset, "__init__", misaligned)
     result = probe("naive_cnn", corpus, tmp_path)
     assert result.margin < MARGIN or result.roc_auc < 0.8, result
+
+
+def test_the_benchmark_overrides_named_settings_only():
+    import argparse
+
+    from benchmarks.learnability import setting_override
+
+    assert setting_override("epochs=30") == ("epochs", 30)
+    assert setting_override("weight_decay=0.05") == ("weight_decay", 0.05)
+    assert setting_override("optimizer=adamw") == ("optimizer", "adamw")
+    for wrong in ("epoch=30", "epochs"):
+        with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
+            setting_override(wrong)

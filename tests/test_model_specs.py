@@ -51,6 +51,18 @@ def test_vit_gru_is_a_two_layer_gru_of_256_over_vit_b16():
     assert (net.head.in_features, net.head.out_features) == (256, 1)
 
 
+def test_the_vit_patch_side_and_depth_are_settings_for_random_weights_only():
+    small = dataclasses.replace(DEMO_SETTINGS, vit_patch_size=8, vit_depth=4, pretrained=False, device="cpu")
+    own = dataclasses.replace(small, vit_patch_size=0, vit_depth=0)
+    for model in ("vit_gru", "vit_transformer"):
+        backbone = build_model(model, small).network().backbone
+        assert backbone.patch_embed.grid_size == (small.image_size // 8,) * 2 and len(backbone.blocks) == 4
+        backbone = build_model(model, own).network().backbone
+        assert backbone.patch_embed.grid_size == (small.image_size // 16,) * 2 and len(backbone.blocks) == 12
+    with pytest.raises(ValueError, match="pretrained weights fit only its own"):
+        build_model("vit_gru", dataclasses.replace(small, pretrained=True)).network()
+
+
 def test_slowfast_slow_path_sees_at_least_four_frames():
     from torch import nn
 

@@ -9,7 +9,15 @@ def vit_backbone(settings, weights_path: str):
     """timm model without its classifier (num_classes=0): (N, 3, S, S) -> (N, embed_dim)."""
     import timm
 
+    if settings.pretrained and (settings.vit_patch_size or settings.vit_depth):
+        raise ValueError(f"vit_patch_size {settings.vit_patch_size} / vit_depth {settings.vit_depth} change "
+                         f"{settings.backbone}'s shape, and its pretrained weights fit only its own: set both to 0, "
+                         "or pretrained=false")
     kwargs = {"num_classes": 0, "img_size": settings.image_size}
+    if settings.vit_patch_size:
+        kwargs["patch_size"] = settings.vit_patch_size
+    if settings.vit_depth:
+        kwargs["depth"] = settings.vit_depth
     if settings.pretrained and weights_path:
         kwargs["pretrained_cfg_overlay"] = {"file": weights_path}
     try:
