@@ -19,7 +19,7 @@ share of groups whose control label is their real one is printed beside it (abou
 every real video), the control's, the mean training loss of the first and last
 epoch, and the CPU seconds of the real-label training. The reference is the
 control, measured in the same run. ``--set`` overrides one training setting of the profile
-(a ``TrainSettings`` field; the value is read as JSON where it parses, else as text).
+(a ``TrainSettings`` field; the ``training`` resource checks and converts the value, as in a run's config).
 Demo scores say nothing about real FVC videos.
 """
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -58,18 +57,15 @@ def build_data_root(root: Path, videos: int, seed: int) -> Path:
     return data
 
 
-def setting_override(text: str) -> tuple[str, object]:
-    """``key=value`` -> (key, value): JSON where the value parses (30, 0.05, true), else the text (adamw)."""
+def setting_override(text: str) -> tuple[str, str]:
+    """``key=value`` -> (key, value) for a ``TrainSettings`` field; the ``training`` resource converts the value."""
     from fvc_core.train_settings import TrainSettings
 
     key, sep, value = text.partition("=")
     known = {f.name for f in dataclasses.fields(TrainSettings)}
     if not sep or key not in known:
         raise argparse.ArgumentTypeError(f"{text!r}: give KEY=VALUE with KEY one of {', '.join(sorted(known))}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+    return key, value
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from fvc_assets.train import learnability
     from fvc_assets.train.folds import N_FOLDS
-    from fvc_core.train_settings import PROFILES
+    from fvc_resources.training import TrainingResource
 
     parser = argparse.ArgumentParser(prog="benchmarks.learnability")
     parser.add_argument("--data", type=Path, help="a data root with catalog/ (default: build one)")
@@ -88,8 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", type=setting_override, action="append", default=[], metavar="KEY=VALUE",
                         help="override one training setting of the profile (repeatable)")
     args = parser.parse_args(argv)
-    settings = dataclasses.replace(PROFILES[args.profile], **{"inner_folds": False, "device": "cpu",
-                                                              "pretrained": False, **dict(args.set)})
+    # The platform's own resource applies the profile and the overrides, and validates each value's type.
+    settings = TrainingResource(profile=args.profile, **{"inner_folds": False, "device": "cpu", "pretrained": False,
+                                                         **dict(args.set)}).settings()
     with tempfile.TemporaryDirectory(prefix="fvc-learnability-") as work:
         data = args.data or build_data_root(Path(work), args.videos, args.seed)
         catalog = pl.read_parquet(data / "catalog" / "video_catalog.parquet")
@@ -112,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
             })
             print(rows[-1], flush=True)
     changed = ", ".join(f"{key}={value}" for key, value in args.set)
-    print(f"\nLearnability at the {args.profile} profile{f' with {changed}' if changed else ''} ({catalog['video_id'].n_unique()} videos, families "
+    print(f"\nLearnability at the {args.profile} profile{f' with {changed}' if changed else ''} "
+          f"({catalog['video_id'].n_unique()} videos, families "
           f"{', '.join(families)}; mean held-out ROC-AUC over {N_FOLDS} folds, pooled beside it; control = labels orthogonal "
           "to the real ones):")
     print_table(list(rows[0]), [list(r.values()) for r in rows])

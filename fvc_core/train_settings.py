@@ -78,8 +78,8 @@ class TrainSettings:
 
 
 # `make demo` on 2 CPU cores: the specified heads on small backbones (ViT-Tiny with 8-px patches and 4 blocks,
-# SlowFast-R18 at half width with 8 frames, X3D at width/depth 1), 32 px letterboxed, 4 frames, 1 augmented clip per training video, 6 epochs at
-# lr 1e-3 from random weights. Sized for the time to result (benchmarks.time_to_result): at 64 px, 10 epochs and
+# SlowFast-R18 at half width with 8 frames, X3D at width/depth 1), 32 px letterboxed, 4 frames, 1 augmented clip
+# per training video, 6 epochs at lr 1e-3 from random weights. Sized for the time to result (benchmarks.time_to_result): at 64 px, 10 epochs and
 # 2 augmented clips the frame models alone took longer than the whole 10-minute goal. What each network learns
 # at these sizes is benchmarks.learnability's table (docs/pipeline.md); not every one reaches its goal yet.
 # lr 1e-4 is a fine-tuning rate for pretrained weights; from random weights in 1 epoch no network left chance.
@@ -87,7 +87,8 @@ class TrainSettings:
 # ViT-Tiny's own 16-px patches cut a 32-px frame into 4 tokens; 8-px patches give 16, and 4 of its 12 blocks
 # cost a quarter less per batch than the 12 on 4 tokens (docs/pipeline.md, "The demo profile").
 DEMO_SETTINGS = TrainSettings(
-    backbone="vit_tiny_patch16_224", vit_patch_size=8, vit_depth=4, frames=4, slowfast_frames=8, slowfast_alpha=2, image_size=32, epochs=6, lr=1e-3,
+    backbone="vit_tiny_patch16_224", vit_patch_size=8, vit_depth=4, frames=4, slowfast_frames=8, slowfast_alpha=2,
+    image_size=32, epochs=6, lr=1e-3,
     batch_size=8, grad_accum_steps=1, model_depth=18, slowfast_width_factor=0.5, x3d_width_factor=1.0,
     x3d_depth_factor=1.0, max_augmented_per_video=1, threads=0, log_every_steps=10, inner_folds_frame_models=False,
 )
@@ -99,8 +100,8 @@ PROFILES = {"demo": DEMO_SETTINGS, "smoke": SMOKE_SETTINGS, "full": FULL_SETTING
 # What each profile is, in a line for the UI beside every trained model.
 PROFILE_NOTES = {
     "demo": "demo: the specified heads on small backbones (ViT-Tiny with 8-px patches and 4 blocks, SlowFast-R18 "
-            "at half width, X3D at width 1), 32 px, 6 epochs at lr 1e-3 from random weights, sized for make demo's time; what each learns: "
-            "benchmarks.learnability",
+            "at half width, X3D at width 1), 32 px, 6 epochs at lr 1e-3 from random weights, sized for make demo's "
+            "time; what each learns: benchmarks.learnability",
     "smoke": "smoke: the demo's networks for 1 epoch at lr 1e-4: shows the pipeline runs, not what it can learn",
     "full": "full: the specified models (ViT-B/16, SlowFast-R50, X3D-M), 256 px letterboxed, 10 epochs",
 }

@@ -144,9 +144,11 @@ def test_the_benchmark_overrides_named_settings_only():
 
     from benchmarks.learnability import setting_override
 
-    assert setting_override("epochs=30") == ("epochs", 30)
-    assert setting_override("weight_decay=0.05") == ("weight_decay", 0.05)
-    assert setting_override("optimizer=adamw") == ("optimizer", "adamw")
+    from fvc_resources.training import TrainingResource
+
+    overrides = dict(map(setting_override, ("epochs=30", "weight_decay=0.05", "optimizer=adamw")))
+    settings = TrainingResource(profile="demo", **overrides).settings()
+    assert (settings.epochs, settings.weight_decay, settings.optimizer) == (30, 0.05, "adamw")
     for wrong in ("epoch=30", "epochs"):
         with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
             setting_override(wrong)
