@@ -21,7 +21,7 @@ import pytest
 from fvc_assets.augment.assets import SOURCE_DECODED
 from fvc_assets.augment.clips import CLIPS_PER_VIDEO
 from fvc_assets.ingest.registration import load_registry
-from tests.bad_inputs import build_corpus
+from tests.bad_inputs import LONG_TINY_FRAMES, build_corpus
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(1200)
@@ -144,7 +144,7 @@ def test_awkward_sources_keep_their_shape(corpus_run):
     assert raw("hevc_10bit_444")["codec"] == "hevc"
     assert table("4k_two_frames", "clips.parquet")["frames"].to_list() == [2] * CLIPS_PER_VIDEO
     assert table("single_frame", "clips.parquet")["frames"].to_list() == [1] * CLIPS_PER_VIDEO
-    assert table("long_tiny", "clips.parquet")["frames"].to_list() == [1200] * CLIPS_PER_VIDEO
+    assert table("long_tiny", "clips.parquet")["frames"].to_list() == [LONG_TINY_FRAMES] * CLIPS_PER_VIDEO
     truncated = table("truncated_mid_stream", "clips.parquet")["frames"]
     assert 0 < truncated.max() < raw("truncated_mid_stream")["frame_count"]
     # The manifest's good row labelled its file despite the bad rows around it.

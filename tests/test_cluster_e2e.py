@@ -80,11 +80,13 @@ class NodeFault:
             while self.job is None:
                 if self.stop.is_set() or time.monotonic() > deadline:
                     return
-                candidate = self._long_step_running_on_n2()
+                late, candidate = self._long_step_running_on_n2()
                 # Mid-step: the step has started its work and not reported its end (a job winds down
                 # for a second after its step's last event).
                 if candidate is None or self._step_events(instance, candidate) != [dg.DagsterEventType.STEP_START]:
-                    time.sleep(0.2)
+                    # Each look is an `scontrol` (a process and a request to slurmctld): once a second until
+                    # the late videos, then five times a second to catch a step mid-way.
+                    time.sleep(0.2 if late else 1.0)
                     continue
                 self.cluster.set_node_state("n2", "down", DOWN_REASON)
                 self.downed = True
@@ -119,21 +121,21 @@ class NodeFault:
             time.sleep(0.25)
         return None
 
-    def _long_step_running_on_n2(self) -> dict[str, str] | None:
-        """Late, when all but a few videos' runs have started (the retry run then waits behind few queued
-        runs, and n2 is back soon): a stage 1 or 3 step on n2 past its start-up (loading the code takes
-        seconds)."""
+    def _long_step_running_on_n2(self) -> tuple[bool, dict[str, str] | None]:
+        """(late, job). Late: all but a few videos' runs have started (the retry run then waits behind few
+        queued runs, and n2 is back soon). The job, once late: a stage 1 or 3 step on n2 past its start-up
+        (loading the code takes seconds)."""
         jobs = [job for job_id, job in scontrol_jobs().items() if int(job_id) > self.after]
         if sum(step_of(job["JobName"]) == "raw_videos" for job in jobs) < VIDEOS - 4:
-            return None
+            return False, None
         for job in jobs:
             if job["JobState"] != "RUNNING" or job.get("NodeList") != "n2" or \
                     step_of(job["JobName"]) not in ("augmented_videos", "scaled_videos"):
                 continue
             started = time.mktime(time.strptime(job["StartTime"], "%Y-%m-%dT%H:%M:%S"))
             if time.time() - started >= 3:
-                return job
-        return None
+                return True, job
+        return True, None
 
     @staticmethod
     def _state_once_ended(job_id: str) -> str:
