@@ -11,12 +11,10 @@ export FVC_DATA_DIR ?= $(CURDIR)/data
 
 .PHONY: venv system-deps demo test bench ui validate clean-data
 
-# --no-compile: pip would byte-compile every one of the dependencies' ~19,000 modules, most of which no run
-# imports; Python compiles those a run imports, once, on first import.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --no-compile -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
