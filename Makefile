@@ -12,11 +12,11 @@ export FVC_DATA_DIR ?= $(CURDIR)/data
 .PHONY: venv system-deps demo test bench ui validate clean-data
 
 # Byte-compiling: pip would compile the dependencies' ~19,000 modules one after another; compileall -j 0
-# does it on every core (the venv in 153 s instead of 174-185 s on 2 cores). The .pyc must be there where
-# PYTHONDONTWRITEBYTECODE is set (as on the development machine):
-# Python then never writes what it compiles, so a module without a .pyc is compiled again by every
-# process that imports it. The project's own packages are compiled too, for the same reason. A file that
-# does not compile (some packages ship Python 2 examples) is skipped, as pip skips it.
+# does it on every core (the venv in 153 s instead of 174-185 s on 2 cores). The .pyc files must exist
+# before any run: where PYTHONDONTWRITEBYTECODE is set (as on the development machine), Python never writes
+# what it compiles, so every process would compile again each module it imports. The project's own
+# packages are compiled for the same reason. A file that does not compile (some packages ship Python 2
+# examples) is skipped, as pip skips it.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

@@ -14,8 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-# The long case's frames (at 2 fps): long for a video, small for the suite.
-LONG_TINY_FRAMES = 600
+# The long case: long for a video, small for the suite.
+LONG_TINY_FRAMES, LONG_TINY_FPS = 600, 2
 # A moving test pattern with noise: encoders get real content, not flat frames.
 _PATTERN = "testsrc2=size={w}x{h}:rate={fps}:duration={seconds},noise=alls=12:allf=t:all_seed={seed}"
 
@@ -117,9 +117,10 @@ def build_corpus(inbox: Path, outside: Path) -> list[Case]:
     add(Case("webm_vp9", "real/container.webm", "ok"))
     pattern(real / "container.avi", codec="mpeg4")
     add(Case("avi_mpeg4", "real/container.avi", "ok"))
-    # Long but tiny: 5 minutes of 32x24 at 2 fps (LONG_TINY_FRAMES; every stage reads them all, and stage 3
-    # writes them 11 times at 256 px: the corpus's slowest partition beside the 4K one).
-    pattern(real / "long_tiny.mp4", w=32, h=24, fps=2, seconds=LONG_TINY_FRAMES // 2, extra=("-preset", "ultrafast"))
+    # Long but tiny: 5 minutes of 32x24 (LONG_TINY_FRAMES; every stage reads them all, and stage 3 writes them
+    # 11 times at 256 px: the corpus's slowest partition beside the 4K one).
+    pattern(real / "long_tiny.mp4", w=32, h=24, fps=LONG_TINY_FPS, seconds=LONG_TINY_FRAMES // LONG_TINY_FPS,
+            extra=("-preset", "ultrafast"))
     add(Case("long_tiny", "real/long_tiny.mp4", "ok"))
 
     for case, name in AWKWARD_NAMES.items():
