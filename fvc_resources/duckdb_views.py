@@ -58,8 +58,9 @@ def view_sql(name: str, root: Path) -> str:
 
 
 # A view reads the footers of the files its glob matches when it is created. A step that retrains a fold
-# removes that fold's old files first, so a file listed a moment ago can be gone: then list again.
-ATTEMPTS = 5
+# removes that fold's old files first, so a file listed a moment ago can be gone: then list again. Five
+# attempts were too few on a loaded machine with a fold rewritten every few milliseconds (the test's churn).
+ATTEMPTS = 20
 
 
 def refresh_views(root: str | Path, database: str | Path) -> Path:
@@ -78,5 +79,5 @@ def refresh_views(root: str | Path, database: str | Path) -> Path:
                     except duckdb.IOException:  # a file that another step removed between the glob and the read
                         if attempt == ATTEMPTS:
                             raise
-                        time.sleep(0.05 * attempt)
+                        time.sleep(min(0.05 * attempt, 0.2))
     return database
