@@ -33,11 +33,14 @@ import os
 import select
 import signal
 import sys
+import time
 from pathlib import Path
 
 WORKER_PID_TAG = "fvc/worker_pid"
 WORKER_HOST_TAG = "fvc/worker_host"
 WORKER_STARTED_TAG = "fvc/worker_started"
+# Seconds with no request and no worker before the host imports its idle modules (``serve``).
+IDLE_SETTLE_S = 5.0
 
 
 def source_fingerprint(modules: list[str]) -> dict[str, int]:
@@ -166,16 +169,22 @@ def serve(modules: list[str], when_idle: list[str] | None = None) -> None:
     stdin = sys.stdin.buffer
     warmed: set[str] = set()
     launched = False
+    idle_since: float | None = None
     while True:
         ready, _, _ = select.select([stdin], [], [], 0.2 if later else 1.0)
         idle = _reap()
         if not ready:
-            # Nothing to launch and no run working: import the next heavy module, so later workers
-            # start with it. Never while runs work: on a small machine the import would take their CPU.
-            # Not before the first run: a host started ahead of its first launch must be ready for it.
-            if later and idle and launched:
+            idle_since = (idle_since or time.monotonic()) if idle else None
+            # Nothing to launch and no run working for a while: import the next heavy module, so later
+            # workers start with it. Never while runs work: on a small machine the import would take their
+            # CPU. Not before the first run: a host started ahead of its first launch must be ready for it.
+            # Not in a moment's gap either: between two runs of a busy queue, or while `fvc run` sums up its
+            # last run before it stops the host, an import only costs CPU and holds up the next launch or
+            # the host's exit (an import cannot be interrupted).
+            if later and launched and idle_since is not None and time.monotonic() - idle_since >= IDLE_SETTLE_S:
                 _import_quietly(later.pop(0))
             continue
+        idle_since = None
         line = stdin.readline()
         if not line:
             return  # the launcher is gone: the host goes too, its workers finish their runs

@@ -234,6 +234,13 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
             assert host.stdin is not None
             host.stdin.close()  # end of input: the host exits, its workers finish their runs
             try:
-                host.wait(timeout=10)
+                host.wait(timeout=1)
             except subprocess.TimeoutExpired:
-                host.kill()
+                # It reads its input between imports only: one of its idle imports (torch: seconds) would
+                # hold up the daemon's exit. It holds nothing but imports, and its workers run in their own
+                # sessions, so a signal ends the host alone.
+                host.terminate()
+                try:
+                    host.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    host.kill()
