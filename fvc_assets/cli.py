@@ -22,13 +22,13 @@ def _cmd_demo_corpus(args: argparse.Namespace) -> int:
         return 2
     try:
         max_frames = args.max_frames or None  # 0: no cap
-        plan = shrink(plan_corpus(args.videos, args.seed, families), args.scale, max_frames)
+        plan = shrink(plan_corpus(args.videos, args.seed, families, args.duplicates), args.scale, max_frames)
     except ValueError as exc:
         print(f"fvc demo-corpus: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
     manifest = write_corpus(args.out, n_videos=args.videos, seed=args.seed, families=families,
-                            scale=args.scale, max_frames=max_frames)
+                            scale=args.scale, max_frames=max_frames, duplicates=args.duplicates)
     labels = {label: sum(v.label == label for v in plan) for label in ("fake", "real")}
     by_family = Counter(v.manipulation for v in plan if v.label == "fake")
     print(
@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
                       help=f"at most this many frames per source video (at least 8, or 0 for no cap; "
                            f"default {DEFAULT_MAX_FRAMES})")
+    demo.add_argument("--duplicates", type=int, default=None,
+                      help="how many of the videos are near-duplicates of another (reposts: same dup_group; "
+                           "default a third); the rest are sources")
     demo.set_defaults(func=_cmd_demo_corpus)
 
     run = sub.add_parser(

@@ -19,6 +19,8 @@ Configured in ``dagster.yaml``::
         preload_modules: [fvc_assets.definitions]
         preload_for_jobs: {train: [torch, mlflow]}   # imported once, before the job's first run
         threads_per_run: 0   # 0: the machine's cores shared by max_concurrent_runs
+
+A run tagged ``fvc/threads: N`` gets N threads instead (``fvc run`` tags a run it starts alone).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ HOST_START_TIMEOUT_SECONDS = 120
 LAUNCH_TIMEOUT_SECONDS, PRELOADING_LAUNCH_TIMEOUT_SECONDS = 60, 300
 # Math libraries read these when they start their thread pools (in the worker, after the fork).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "POLARS_MAX_THREADS")
+# A run's own thread count, over threads_per_run: `fvc run` gives a run it starts alone every core.
+THREADS_TAG = "fvc/threads"
 
 
 def worker_alive(tags: Mapping[str, str]) -> bool | None:
@@ -135,7 +139,10 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
                                + (f": it exited with code {code}" if code is not None else " in time"))
         return json.loads(line)
 
-    def _threads(self) -> int:
+    def _threads(self, tags: Mapping[str, str] | None = None) -> int:
+        asked = (tags or {}).get(THREADS_TAG, "")
+        if asked.isdigit() and int(asked) > 0:
+            return int(asked)
         if self._threads_per_run:
             return self._threads_per_run
         limit = 0
@@ -147,15 +154,16 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         cores = os.cpu_count() or 1
         return max(1, cores // limit) if limit and limit > 0 else cores
 
-    def _fork_worker(self, run_id: str, job_name: str | None = None) -> dict:
+    def _fork_worker(self, run_id: str, job_name: str | None = None, tags: Mapping[str, str] | None = None) -> dict:
         """The host's reply: the worker's pid, and which of the job's modules it started with."""
         preload = self._preload_for_jobs.get(job_name or "", [])
+        threads = self._threads(tags)
         request = {
             "run_id": run_id,
             "preload": preload,
             "instance_ref": serialize_value(self._instance.get_ref()),
-            "env": {name: str(self._threads()) for name in THREAD_VARIABLES if name not in os.environ},
-            "threads": None if "OMP_NUM_THREADS" in os.environ else self._threads(),
+            "env": {name: str(threads) for name in THREAD_VARIABLES if name not in os.environ},
+            "threads": None if "OMP_NUM_THREADS" in os.environ else threads,
         }
         for _attempt in range(2):
             if self._host is None or self._host.poll() is not None:
@@ -181,7 +189,7 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         run = context.dagster_run
         check.invariant(run.job_code_origin is not None, f"run {run.run_id} has no code origin")
         with self._lock:
-            reply = self._fork_worker(run.run_id, run.job_name)
+            reply = self._fork_worker(run.run_id, run.job_name, run.tags)
         preloaded = reply.get("preloaded") or []
         self._instance.report_engine_event(
             f"Run worker forked (pid {reply['pid']}) from the preloaded run host "

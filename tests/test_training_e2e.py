@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 
 from fvc_assets.train.catalog import FEATURE_COLUMNS
+from fvc_resources.run_launcher import THREADS_TAG
 from tests.conftest import REPO_ROOT
 from tests.demo_run import MODELS, SMALL, VIDEOS
 
@@ -280,6 +281,11 @@ def test_cpu_trainings_ran_side_by_side_and_a_second_run_launches_nothing(traine
         spans.sort()
         overlapping = [(a[2], b[2]) for a, b in zip(spans, spans[1:]) if b[0] < a[1]]
         assert overlapping, "no two training runs overlapped under --jobs 2"
+        # A job's only run (the catalog, the comparison) runs alone and asks for every core; the runs of a job
+        # with many partitions share the cores by the instance's setting (no tag).
+        threads = {(run.job_name, run.tags.get(THREADS_TAG)) for run in instance.get_runs()}
+        assert threads == {("video_pipeline", None), ("catalog", str(os.cpu_count())), ("train", None),
+                           ("ensemble", None), ("compare", str(os.cpu_count()))}, threads
         before = len(instance.get_runs())
     again = subprocess.run([*FVC, "run", "--jobs", "2"], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr

@@ -169,8 +169,9 @@ def shrink(plan: list[DemoVideo], scale: float = 1.0, max_frames: int | None = N
 
 
 def plan_corpus(n_videos: int = DEFAULT_VIDEOS, seed: int = 0,
-                families: tuple[str, ...] = FAMILIES) -> list[DemoVideo]:
-    """Specs for ``n_videos`` videos: about two thirds sources, one third near-duplicates.
+                families: tuple[str, ...] = FAMILIES, duplicates: int | None = None) -> list[DemoVideo]:
+    """Specs for ``n_videos`` videos: ``duplicates`` near-duplicates (default a third, rounded down), the
+    rest sources. The sources are the same for every ``duplicates`` that leaves as many of them.
 
     Fake sources cycle through ``families`` in a seeded order; near-duplicates keep their
     source's family. The families are drawn apart from every other choice, so a corpus with
@@ -182,7 +183,11 @@ def plan_corpus(n_videos: int = DEFAULT_VIDEOS, seed: int = 0,
     family_rng = np.random.default_rng([seed, 7])
     family_order = [families[i] for i in family_rng.permutation(len(families))]
     rng = np.random.default_rng(seed)
-    n_sources = max(2, (2 * n_videos + 2) // 3)
+    duplicates = n_videos // 3 if duplicates is None else duplicates
+    if not 0 <= duplicates <= n_videos - 2:
+        raise ValueError(f"near-duplicates must be between 0 and {n_videos - 2} for {n_videos} videos "
+                         f"(at least 2 sources: one per label), not {duplicates}")
+    n_sources = n_videos - duplicates
     labels = np.array(["fake", "real"] * ((n_sources + 1) // 2))[:n_sources]
     rng.shuffle(labels)
     # Cycle through shuffled lists so every size and encoding appears; independent of the label.
@@ -483,7 +488,8 @@ MANIFEST_COLUMNS = ["cascade_id", "video_url", "label", "manipulation", "path"]
 
 
 def write_corpus(out_dir: str | Path, n_videos: int = DEFAULT_VIDEOS, seed: int = 0,
-                 families: tuple[str, ...] = FAMILIES, scale: float = 1.0, max_frames: int | None = None) -> Path:
+                 families: tuple[str, ...] = FAMILIES, scale: float = 1.0, max_frames: int | None = None,
+                 duplicates: int | None = None) -> Path:
     """Write the videos and ``manifest.csv`` (FVC columns plus ``manipulation`` and ``path``) into
     ``out_dir``.
 
@@ -492,7 +498,7 @@ def write_corpus(out_dir: str | Path, n_videos: int = DEFAULT_VIDEOS, seed: int 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = shrink(plan_corpus(n_videos, seed, families), scale, max_frames)
+    plan = shrink(plan_corpus(n_videos, seed, families, duplicates), scale, max_frames)
     by_name = {v.file_name: v for v in plan}
     for video in plan:
         target = out_dir / video.file_name

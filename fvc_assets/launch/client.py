@@ -9,6 +9,7 @@ job's executor, they show in the UI and can be terminated there.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from fvc_assets.launch.daemon import QueueDaemon
 from fvc_assets.launch.outcomes import failure_message
 from fvc_assets.launch.plan import jobs_in_graph_order, job_assets, out_of_date
 from fvc_assets.launch.submit import RunSubmitter
+from fvc_resources.run_launcher import THREADS_TAG
 
 LAUNCHED_BY_TAG = "fvc/launched_by"
 BATCH_TAG = "fvc/batch"
@@ -113,8 +115,13 @@ class QueueClient:
             return []
         self.daemon.ensure()
         submitted = {}
+        tags = self.tags
+        if len(partitions) == 1:
+            # This command waits for each job before the next: a job's only run runs alone, so its math
+            # libraries get every core (the comparison's leave-one-family-out fits, say), not a share.
+            tags = {**tags, THREADS_TAG: str(os.cpu_count() or 1)}
         for partition in partitions:
-            run_id = self.submitter.submit(job, partition, tags=self.tags, run_config=self.run_config)
+            run_id = self.submitter.submit(job, partition, tags=tags, run_config=self.run_config)
             submitted[run_id] = partition
             self.in_flight.append(run_id)
         progress = Progress(job, len(submitted))
