@@ -39,6 +39,17 @@ def test_plan_is_deterministic_and_varied():
         assert dup.label == by_name[dup.source].label
 
 
+def test_fewer_near_duplicates_keep_the_same_sources_and_a_bad_count_is_refused():
+    default = plan_corpus(14, seed=0)
+    assert sum(v.source is not None for v in default) == 14 // 3
+    fewer = plan_corpus(12, seed=0, duplicates=2)
+    assert fewer == default[:12] and sum(v.source is not None for v in fewer) == 2
+    assert all(v.source is None for v in plan_corpus(10, seed=0, duplicates=0))
+    for bad in (-1, 9):
+        with pytest.raises(ValueError, match="near-duplicates must be between 0 and 8 for 10 videos"):
+            plan_corpus(10, seed=0, duplicates=bad)
+
+
 def test_metadata_is_drawn_independently_of_label():
     """Across many seeds, no metadata field separates the labels."""
     plans = [v for seed in range(30) for v in plan_corpus(24, seed) if v.source is None]
