@@ -39,6 +39,10 @@ from pathlib import Path
 WORKER_PID_TAG = "fvc/worker_pid"
 WORKER_HOST_TAG = "fvc/worker_host"
 WORKER_STARTED_TAG = "fvc/worker_started"
+# The worker's start in clock ticks since boot: what tells a reused pid apart. The epoch time above is
+# derived from the boot time, which moves in whole seconds when the wall clock is adjusted (a VM's clock
+# under load): two readings of one process then differ by a second.
+WORKER_START_TICKS_TAG = "fvc/worker_start_ticks"
 # Seconds with no request and no worker before the host imports its idle modules (``serve``).
 IDLE_SETTLE_S = 5.0
 
@@ -61,14 +65,28 @@ def source_fingerprint(modules: list[str]) -> dict[str, int]:
     return files
 
 
+def start_ticks(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (``/proc/<pid>/stat``, field 22); None without
+    /proc or the process. Unlike an epoch time it never moves with the wall clock."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[19])  # fields from the 3rd on, after the name
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def worker_tags() -> dict[str, str]:
     """Tags that name this process, so that run monitoring can tell whether it is still alive."""
     import socket
 
     import psutil
 
-    return {WORKER_PID_TAG: str(os.getpid()), WORKER_HOST_TAG: socket.gethostname(),
+    tags = {WORKER_PID_TAG: str(os.getpid()), WORKER_HOST_TAG: socket.gethostname(),
             WORKER_STARTED_TAG: f"{psutil.Process().create_time():.3f}"}
+    ticks = start_ticks(os.getpid())
+    if ticks is not None:
+        tags[WORKER_START_TICKS_TAG] = str(ticks)
+    return tags
 
 
 def execute_run(run_id: str, instance_ref_json: str) -> int:

@@ -42,7 +42,9 @@ from dagster import _check as check
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
-from fvc_resources.run_host import WORKER_HOST_TAG, WORKER_PID_TAG, WORKER_STARTED_TAG
+from fvc_resources.run_host import (
+    WORKER_HOST_TAG, WORKER_PID_TAG, WORKER_START_TICKS_TAG, WORKER_STARTED_TAG, start_ticks,
+)
 
 HOST_START_TIMEOUT_SECONDS = 120
 # A launch answers at once, except the first of a job with modules to preload: their imports come first.
@@ -61,7 +63,12 @@ def worker_alive(tags: Mapping[str, str]) -> bool | None:
         process = psutil.Process(int(tags[WORKER_PID_TAG]))
         if process.status() == psutil.STATUS_ZOMBIE:
             return False
-        # A reused pid is another process: its start time differs (1 s tolerance for clock steps).
+        # A reused pid is another process: it started at another time. Compared in ticks since boot where
+        # the worker recorded them: its epoch start time, read again here, can be a second off when the wall
+        # clock was adjusted since (a live worker was once failed as gone that way).
+        recorded, now = tags.get(WORKER_START_TICKS_TAG, ""), start_ticks(process.pid)
+        if recorded.isdigit() and now is not None:
+            return int(recorded) == now
         return abs(process.create_time() - float(tags.get(WORKER_STARTED_TAG, "0"))) < 1.0
     except psutil.NoSuchProcess:
         return False

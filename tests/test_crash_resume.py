@@ -20,7 +20,9 @@ import pytest
 
 import dagster as dg
 
-from fvc_resources.run_host import WORKER_HOST_TAG, WORKER_PID_TAG, WORKER_STARTED_TAG, worker_tags
+from fvc_resources.run_host import (
+    WORKER_HOST_TAG, WORKER_PID_TAG, WORKER_START_TICKS_TAG, WORKER_STARTED_TAG, worker_tags,
+)
 from fvc_resources.run_launcher import worker_alive
 from fvc_resources.atomic import CRASH_POINT_ENV
 from fvc_resources.locks import exclusive_writer
@@ -258,7 +260,16 @@ def test_a_run_worker_is_dead_once_its_pid_is_gone_or_reused():
     assert worker_alive(mine) is True
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     assert worker_alive({**mine, WORKER_PID_TAG: finished.stdout.strip()}) is False
-    assert worker_alive({**mine, WORKER_STARTED_TAG: "1.000"}) is False  # same pid, another process
+    reused = str(int(mine[WORKER_START_TICKS_TAG]) + 100)
+    assert worker_alive({**mine, WORKER_START_TICKS_TAG: reused}) is False  # same pid, another process
+    # The wall clock was adjusted since the worker tagged itself: its epoch start reads a second off, and it
+    # is still the same process (the ticks since boot did not move).
+    moved = f"{float(mine[WORKER_STARTED_TAG]) + 1.0:.3f}"
+    assert worker_alive({**mine, WORKER_STARTED_TAG: moved}) is True
+    # Tagged by a worker that recorded no ticks: the epoch start, to within a second.
+    epoch_only = {k: v for k, v in mine.items() if k != WORKER_START_TICKS_TAG}
+    assert worker_alive(epoch_only) is True
+    assert worker_alive({**epoch_only, WORKER_STARTED_TAG: "1.000"}) is False
     assert worker_alive({**mine, WORKER_HOST_TAG: "another-host"}) is None  # cannot tell from here
     assert worker_alive({}) is None  # not yet tagged
 
