@@ -1,7 +1,8 @@
 """Refresh when new videos land, declared on the stage-5 assets: one automation condition, written once.
 
 The inbox sensor runs stages 1-4 per video. Every stage-5 asset (``video_catalog``,
-``folds``, ``fold_results``, ``ensemble_results``, ``model_comparison``) carries
+``folds``, ``fold_results``, ``ensemble_results``, ``model_comparison``, ``cross_manipulation``, and the
+promotion's ``deployed_model`` and ``champion_model``) carries
 the same condition, evaluated by ``stage5_automation`` (a sensor, on by default):
 
 * some asset it depends on has a new data version (per-video tables, the catalog,
@@ -11,7 +12,7 @@ the same condition, evaluated by ``stage5_automation`` (a sensor, on by default)
   (so ten videos that land together give one catalog refresh, and the ensemble
   waits for every base model), and
 * from ``folds`` on: the blocking checks of what it reads passed (no training on a
-  split that failed ``no_leakage``).
+  split that failed ``no_leakage``, no champion from a candidate its gate refused).
 
 Each new data version is handled once: a failed partition is not retried in a loop.
 The order (catalog, folds, base models, ensemble, comparison) is the asset graph's.
@@ -23,7 +24,7 @@ from fvc_assets.partitions import ENSEMBLE, MODELS
 
 STAGE5_AUTOMATION_SENSOR = "stage5_automation"
 AUTOMATED_ASSETS = ("video_catalog", "folds", "fold_results", "ensemble_results", "model_comparison",
-                    "cross_manipulation")
+                    "cross_manipulation", "deployed_model", "champion_model")
 
 AC = dg.AutomationCondition
 
@@ -47,16 +48,17 @@ def after_new_data_settles(trigger: str | None = None) -> dg.AutomationCondition
     return (new_data.since_last_handled() & ~upstream_busy & ~AC.in_progress()).with_label("after_new_data_settles")
 
 
-# The blocking checks that gate what follows them: the catalog's sanity and the folds' leakage check.
+# The blocking checks that gate what follows them: the catalog's sanity, the folds' leakage check and the
+# promotion gate (a refused candidate never becomes the champion).
 # (Per-partition checks of fold_results are not used here: the ensemble re-audits its inputs and refuses
 # missing or stale base scores, and the comparison runs `all_models_and_folds_present` itself.)
-GATING_ASSETS = ("video_catalog", "folds")
+GATING_ASSETS = ("video_catalog", "folds", "deployed_model")
 
 
 def after_new_data_settles_and_checks_pass(trigger: str) -> dg.AutomationCondition:
     blocking_checks_passed = AC.all_checks_match(AC.check_passed() | AC.will_be_requested(), blocking_only=True)
     checks_passed = AC.all_deps_match(blocking_checks_passed).allow(
-        dg.AssetSelection.assets(*GATING_ASSETS)).with_label("catalog_and_folds_checks_passed")
+        dg.AssetSelection.assets(*GATING_ASSETS)).with_label("gating_checks_passed")
     return (after_new_data_settles(trigger) & checks_passed).with_label("after_new_data_settles_and_checks_pass")
 
 
@@ -68,6 +70,8 @@ TRIGGERS = {
     "ensemble_results": "fold_results",
     "model_comparison": "ensemble_results" if ENSEMBLE in MODELS else "fold_results",
     "cross_manipulation": "fold_results",
+    "deployed_model": "model_comparison",
+    "champion_model": "deployed_model",
 }
 CONDITIONS = {
     "video_catalog": after_new_data_settles,

@@ -130,6 +130,73 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0 if all(p.probability_fake is not None for p in predictions) else 1
 
 
+def tracking_uri_of(home: Path, given: str | None = None) -> str:
+    """The MLflow store a command reads: given, else MLFLOW_TRACKING_URI, else the instance's embedded one."""
+    from fvc_resources.tracking import embedded_store
+
+    return given or os.environ.get("MLFLOW_TRACKING_URI") or embedded_store(home)[0]
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from fvc_assets.launch.environment import configure_environment
+
+    home, data = configure_environment()
+    import uvicorn
+    from pydantic import ValidationError
+
+    from fvc_assets.serve.app import create_app
+    from fvc_assets.serve.served_model import NoModelInService, served_model
+    from fvc_assets.serve.settings import ServeSettings, read_token
+    from fvc_resources.model_registry import ModelRegistry
+
+    overrides = {"token_file": args.token_file, "host": args.host, "port": args.port,
+                 "model_version": args.model_version, "workers": args.workers, "paths_root": args.paths_root}
+    try:
+        settings = ServeSettings.load(args.config, overrides)
+        token = read_token(settings.token_file)
+        registry = ModelRegistry(tracking_uri_of(home, settings.tracking_uri), name=settings.registered_model,
+                                 alias=settings.alias)
+        served = served_model(registry, data / "serve" / "models", settings.model_version)  # fail here, not later
+    except (ValidationError, ValueError, OSError, NoModelInService) as exc:
+        print(f"fvc serve: {exc}", file=sys.stderr)
+        return 2
+    print(f"fvc serve: {served.name} version {served.version} ({served.source}) on "
+          f"http://{settings.host}:{settings.port} (docs at /docs); token from {settings.token_file}", flush=True)
+    uvicorn.run(create_app(settings, token, data, registry), host=settings.host, port=settings.port,
+                log_level="info", timeout_graceful_shutdown=int(settings.request_timeout_s))
+    return 0
+
+
+def _cmd_model(args: argparse.Namespace) -> int:
+    from fvc_assets.launch.environment import configure_environment
+
+    home, _ = configure_environment()
+    from fvc_resources.model_registry import ModelRegistry
+
+    registry = ModelRegistry(tracking_uri_of(home, args.tracking_uri), name=args.registered_model)
+    try:
+        if args.action == "list":
+            versions = registry.versions()
+            if not versions:
+                print(f"{registry.name}: no versions in {registry.uri} (run `fvc run` first)")
+            for v in versions:
+                mark = f"@{registry.alias}" if v.is_champion else ""
+                print(f"v{v.version:<4}{mark:<10} {v.tags.get('model', '?'):<20} {v.tags.get('score_kind', '')} "
+                      f"ROC-AUC {v.tags.get('score', '?'):<7} {v.created}  {v.tags.get('promotion', '')}")
+        elif args.action == "promote":
+            previous = registry.set_champion(args.version, f"by hand ({os.environ.get('USER', 'someone')})",
+                                             args.reason)
+            print(f"{registry.name}@{registry.alias} = v{args.version}"
+                  + (f" (was v{previous.version})" if previous else ""))
+        else:
+            left, now = registry.rollback(args.version)
+            print(f"{registry.name}@{registry.alias} = v{now.version} (was v{left.version})")
+    except LookupError as exc:
+        print(f"fvc model: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -138,9 +205,8 @@ def _cmd_mlflow_ui(args: argparse.Namespace) -> int:
     home, _ = configure_environment()
     from fvc_resources.tracking import embedded_store
 
-    tracking_uri, artifact_root = embedded_store(home)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
-               os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri,
+    _, artifact_root = embedded_store(home)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri_of(home),
                "--default-artifact-root", artifact_root, "--host", args.host, "--port", str(args.port)]
     return subprocess.call(command)
 
@@ -222,6 +288,33 @@ def build_parser() -> argparse.ArgumentParser:
                               "videos flagged) or top_10 (the top 10 %% of scores); thresholds from the last "
                               f"comparison's held-out scores (default {DEFAULT_OPERATING_POINT})")
     predict.set_defaults(func=_cmd_predict)
+
+    serve = sub.add_parser(
+        "serve", help="score videos over HTTP with the model in service (bearer token, 127.0.0.1 by default)",
+        description="Settings come from --config (YAML; keys as in fvc_assets/serve/settings.py), each "
+                    "overridable by the options below. Uses FVC_DATA_DIR (default ./data).")
+    serve.add_argument("--config", type=Path, help="YAML settings file")
+    serve.add_argument("--token-file", type=Path, help="file holding the bearer token (mode 600)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--model-version", help="serve this registry version (default: follow the champion alias)")
+    serve.add_argument("--workers", type=int, help="scoring processes (default 2)")
+    serve.add_argument("--paths-root", type=Path, help="folder whose videos /v1/score/paths may read")
+    serve.set_defaults(func=_cmd_serve)
+
+    model = sub.add_parser("model", help="the registry's model versions: list, promote by hand, roll back",
+                           description="Versions come from fvc run's promotion (deployed_model); the champion "
+                                       "alias is what fvc serve answers with.")
+    model.add_argument("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, else the embedded store)")
+    model.add_argument("--registered-model", default="fvc-detector")
+    actions = model.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every version, newest first, with its score and promotion history")
+    promote = actions.add_parser("promote", help="make VERSION the champion by hand (bypasses the gate; recorded)")
+    promote.add_argument("version")
+    promote.add_argument("--reason", required=True, help="why, kept on the version")
+    rollback = actions.add_parser("rollback", help="the champion back to the version it replaced (or VERSION)")
+    rollback.add_argument("version", nargs="?")
+    model.set_defaults(func=_cmd_model)
 
     mlflow_ui = sub.add_parser("mlflow-ui", help="open the MLflow UI on the embedded store (127.0.0.1)")
     mlflow_ui.add_argument("--host", default="127.0.0.1")

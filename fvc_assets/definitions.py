@@ -15,9 +15,10 @@ from fvc_assets.features.scaled_assets import scaled_features
 from fvc_assets.ingest.assets import raw_videos
 from fvc_assets.ingest.sensors import inbox_sensor_factory
 from fvc_assets.scale.assets import scaled_videos
-from fvc_assets.jobs import (VIDEO_PIPELINE_JOB, catalog_job, compare_job, ensemble_job, stage_jobs, train_job,
-                             video_pipeline_job)
+from fvc_assets.jobs import (VIDEO_PIPELINE_JOB, catalog_job, compare_job, ensemble_job, promote_job, stage_jobs,
+                             train_job, video_pipeline_job)
 from fvc_assets.partitions import ENSEMBLE, MODELS
+from fvc_assets.promote.assets import beats_control_and_champion, champion_model, deployed_model
 from fvc_assets.train.catalog_assets import video_catalog
 from fvc_assets.train.folds_assets import folds
 from fvc_assets.train.comparison_assets import model_comparison
@@ -33,13 +34,13 @@ defs = dg.Definitions(
     assets=with_automation([
         raw_videos, augmented_videos, handcrafted_features, scaled_videos, scaled_features,
         video_catalog, folds, fold_results, *([ensemble_results] if WITH_ENSEMBLE else []), model_comparison,
-        cross_manipulation,
+        cross_manipulation, deployed_model, champion_model,
     ]),
-    asset_checks=[all_models_and_folds_present],
+    asset_checks=[all_models_and_folds_present, beats_control_and_champion],
     # In-process unless the deployment says otherwise (FVC_EXECUTOR); any run may choose in its run config.
     executor=fvc_executor_with_default(deployment.executor_backend()),
     jobs=[video_pipeline_job, catalog_job, train_job, *([ensemble_job] if WITH_ENSEMBLE else []), compare_job,
-          *stage_jobs],
+          promote_job, *stage_jobs],
     sensors=[
         inbox_sensor_factory(VIDEO_PIPELINE_JOB),
         stage5_automation_sensor(tuple(a for a in AUTOMATED_ASSETS if WITH_ENSEMBLE or a != "ensemble_results")),

@@ -63,7 +63,15 @@ compare_job = dg.define_asset_job(
                 "judge them on manipulation families they never trained on (cross_manipulation).",
 )
 
+PROMOTE_JOB = "promote"
+promote_job = dg.define_asset_job(
+    name=PROMOTE_JOB,
+    selection=dg.AssetSelection.assets("deployed_model", "champion_model"),
+    description="Package the comparison's pick and register it (deployed_model); if it passes the gate "
+                "(beats the shuffled-label control, and the champion on the same folds), make it the champion.",
+)
+
 # What `fvc run` brings up to date, per video and then (unless --skip-training) stage 5;
 # it runs them in the asset graph's order (fvc_assets.launch.plan), not in this one.
 PER_VIDEO_JOBS = (VIDEO_PIPELINE_JOB,)
-STAGE5_JOBS = (CATALOG_JOB, TRAIN_JOB, ENSEMBLE_JOB, COMPARE_JOB)
+STAGE5_JOBS = (CATALOG_JOB, TRAIN_JOB, ENSEMBLE_JOB, COMPARE_JOB, PROMOTE_JOB)

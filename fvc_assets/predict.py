@@ -182,6 +182,15 @@ class FoldModels:
         return float(model.predict(row, self.context)[0])
 
 
+def score_video(models: FoldModels, model: str, folders: list[Path], path: Path, work_dir: Path,
+                needs_frames: bool, shown_as: str | None = None) -> Prediction:
+    """One video scored by every fold model of ``model`` (its clip, when needed, written under ``work_dir``)."""
+    row = prepare_video(path, models.root, work_dir, with_clip=needs_frames)
+    scores = [models.score(model, folder.name, row) for folder in folders]
+    return Prediction(shown_as or str(path), float(np.mean(scores)), model, len(scores), fold_scores=scores,
+                      spread=float(np.std(scores)), reasons=models.reasons(model, [f.name for f in folders], row))
+
+
 def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache: Path, predict_dir: Path,
                    model: str, on_scored: Callable[[Prediction], None] | None = None,
                    allow_pickle: bool = False) -> list[Prediction]:
@@ -196,12 +205,8 @@ def predict_videos(paths: list[Path], root: Path, train_dir: Path, frames_cache:
         try:
             if not path.is_file():
                 raise VideoError(path, "no such file")
-            work_dir = predict_dir / file_sha256(path)[:16]
-            row = prepare_video(path, root, work_dir, with_clip=needs_frames)
-            scores = [models.score(model, folder.name, row) for folder in folders]
-            out.append(Prediction(str(path), float(np.mean(scores)), model, len(scores), fold_scores=scores,
-                                  spread=float(np.std(scores)),
-                                  reasons=models.reasons(model, [f.name for f in folders], row)))
+            out.append(score_video(models, model, folders, path, predict_dir / file_sha256(path)[:16],
+                                   needs_frames))
         except (VideoError, ValueError) as exc:
             out.append(Prediction(str(path), None, model, 0, str(exc)))
         if on_scored:

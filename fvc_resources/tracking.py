@@ -18,13 +18,14 @@ Two paths, by where the store is:
 
 from __future__ import annotations
 
-import fcntl
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
+
+from fvc_resources.store_lock import file_lock, store_lock
 
 EXPERIMENT_PREFIX = "fvc/"
 SERVER_EXPERIMENT = "fvc"  # the experiment of dagster-mlflow's runs on a tracking server
@@ -68,11 +69,15 @@ class MlflowTracking(dg.ConfigurableResource):
     def uri(self) -> str:
         return self.tracking_uri or self._embedded()[0]
 
+    def experiment_artifact_root(self) -> str | None:
+        """Where experiments this platform creates keep their artifacts (None: a tracking server's own)."""
+        if self.artifact_root or is_tracking_server(self.uri):
+            return self.artifact_root
+        return self._embedded()[1]
+
     def _lock(self):
         """sqlite: one writer at a time for the whole record (parallel steps would meet "database is locked")."""
-        if not self.uri.startswith("sqlite:///"):
-            return nullcontext()
-        return _file_lock(Path(self.uri.removeprefix("sqlite:///")).with_suffix(".lock"))
+        return store_lock(self.uri)
 
     def _setup_lock(self):
         """Another database (Postgres on a cluster): only the first steps race, creating MLflow's
@@ -80,7 +85,7 @@ class MlflowTracking(dg.ConfigurableResource):
         (flock on the shared filesystem), lets one do it."""
         if self.uri.startswith("sqlite:///") or self._instance_root is None:
             return nullcontext()
-        return _file_lock(self._instance_root / "mlflow-setup.lock")
+        return file_lock(self._instance_root / "mlflow-setup.lock")
 
     def client(self):
         from mlflow import MlflowClient
@@ -192,14 +197,3 @@ def end_failed(mlflow) -> None:
     """The step failed: end dagster-mlflow's active run as FAILED rather than leave it running."""
     if mlflow is not None and mlflow.active_run() is not None:
         mlflow.end_run(status="FAILED")
-
-
-@contextmanager
-def _file_lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -10,7 +10,7 @@ from fvc_assets.definitions import defs
 from fvc_assets.partitions import BASE_MODELS, FOLDS
 
 STAGE5 = dg.AssetSelection.assets("video_catalog", "folds", "fold_results", "ensemble_results", "model_comparison",
-                                  "cross_manipulation")
+                                  "cross_manipulation", "deployed_model", "champion_model")
 
 
 def report(instance, asset: str, version: str, partitions=(None,)) -> None:
@@ -69,6 +69,13 @@ def test_stage5_follows_the_graph_base_models_then_ensemble_then_comparison():
         assert asked == {"model_comparison": 1}
         report(instance, "model_comparison", "m1")
         result, asked = evaluate(instance, result.cursor)
+        assert asked == {"deployed_model": 1}
+        report(instance, "deployed_model", "d1")
+        check_passed(instance, "deployed_model", "beats_control_and_champion")
+        result, asked = evaluate(instance, result.cursor)
+        assert asked == {"champion_model": 1}
+        report(instance, "champion_model", "d1")
+        result, asked = evaluate(instance, result.cursor)
         assert asked == {}, "each new data version is handled once"
         # The same catalog and folds again (same data versions): nothing retrains.
         report(instance, "video_catalog", "c1")
@@ -86,3 +93,23 @@ def test_no_training_on_folds_that_failed_the_leakage_check():
         check_passed(instance, "folds", "no_leakage", passed=False)
         result, asked = evaluate(instance, result.cursor)
         assert "fold_results" not in asked and "ensemble_results" not in asked
+
+
+def test_a_candidate_refused_by_its_gate_never_becomes_the_champion():
+    with dg.instance_for_test() as instance:
+        result, _ = evaluate(instance)
+        report(instance, "model_comparison", "m1")
+        result, asked = evaluate(instance, result.cursor)
+        assert asked == {"deployed_model": 1}
+        report(instance, "deployed_model", "d1")
+        check_passed(instance, "deployed_model", "beats_control_and_champion", passed=False)
+        result, asked = evaluate(instance, result.cursor)
+        assert asked == {}
+        # A new comparison brings a new candidate, and this one passes.
+        report(instance, "model_comparison", "m2")
+        result, asked = evaluate(instance, result.cursor)
+        assert asked == {"deployed_model": 1}
+        report(instance, "deployed_model", "d2")
+        check_passed(instance, "deployed_model", "beats_control_and_champion")
+        result, asked = evaluate(instance, result.cursor)
+        assert asked == {"champion_model": 1}

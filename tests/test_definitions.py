@@ -72,8 +72,12 @@ def test_stage5_assets_partitions_and_jobs():
         graph.get(dg.AssetKey("model_comparison")).parent_keys
     assert [spec.name for spec in defs.resolve_assets_def("folds").check_specs] == ["no_leakage"]
     assert next(iter(defs.resolve_assets_def("folds").check_specs)).blocking
-    for job in ("catalog", "train", "ensemble", "compare"):
+    for job in ("catalog", "train", "ensemble", "compare", "promote"):
         defs.resolve_job_def(job)
+    # The promotion gate holds the champion back: blocking, on the candidate, upstream of the alias.
+    [gate] = [key for key in graph.asset_check_keys if key.asset_key == dg.AssetKey("deployed_model")]
+    assert gate.name == "beats_control_and_champion" and graph.get_check_spec(gate).blocking
+    assert graph.get(dg.AssetKey("champion_model")).parent_keys == {dg.AssetKey("deployed_model")}
 
 
 def test_extra_models_join_the_model_dimension_by_configuration():

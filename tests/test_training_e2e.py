@@ -285,15 +285,60 @@ def test_cpu_trainings_ran_side_by_side_and_a_second_run_launches_nothing(traine
         # with many partitions share the cores by the instance's setting (no tag).
         threads = {(run.job_name, run.tags.get(THREADS_TAG)) for run in instance.get_runs()}
         assert threads == {("video_pipeline", None), ("catalog", str(os.cpu_count())), ("train", None),
-                           ("ensemble", None), ("compare", str(os.cpu_count()))}, threads
+                           ("ensemble", None), ("compare", str(os.cpu_count())),
+                           ("promote", str(os.cpu_count()))}, threads
         before = len(instance.get_runs())
     again = subprocess.run([*FVC, "run", "--jobs", "2"], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
-    for job in ("video_pipeline", "catalog", "train", "ensemble", "compare"):
+    # The promotion too, whether its gate passed or refused the candidate (a refusal is not retried).
+    for job in ("video_pipeline", "catalog", "train", "ensemble", "compare", "promote"):
         assert f"{job}: up to date, nothing to run" in again.stdout, again.stdout
     assert "no run launched" in again.stdout
     with dg.DagsterInstance.get() as instance:
         assert len(instance.get_runs()) == before
+
+
+def test_the_run_registers_its_pick_and_fvc_serve_answers_with_the_champion(trained, tmp_path):
+    """The promotion registered the comparison's nested pick; its gate either made it the champion or refused
+    it with the reason (the smoke profile's models are near chance). Then `fvc serve` scores a demo video with
+    the champion (promoted by hand when the gate refused) and names its version."""
+    import requests
+
+    from tests.serve_fixtures import registry_of, start_server
+
+    home, data, env, run = trained
+    registry = registry_of(home)
+    first = registry.versions()[-1]
+    best = json.loads((data / "comparison" / "best_model.json").read_text())
+    assert first.tags["model"] == best["nested"]["naive_pick"]
+    bundle = data / "deployed" / first.digest
+    assert (bundle / "bundle.json").exists() and json.loads((bundle / "bundle.json").read_text())["videos"] > 0
+    champion = registry.champion()
+    promotion = run.stdout.split("\npromotion")[1]
+    if champion is None:
+        assert first.tags["promotion"].startswith("refused"), first.tags
+        assert f": candidate v{first.version} refused" in promotion and "fvc model promote" in promotion
+        by_hand = subprocess.run([*FVC, "model", "promote", first.version, "--reason", "serving test"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert by_hand.returncode == 0, by_hand.stderr
+        champion = registry.champion()
+        assert "by hand" in champion.tags["promotion"] and "serving test" in champion.tags["promotion"]
+    else:
+        assert f"champion: fvc-detector v{champion.version}" in promotion
+    listed = subprocess.run([*FVC, "model", "list"], env=env, capture_output=True, text=True, timeout=120)
+    assert f"v{champion.version:<4}@champion" in listed.stdout, listed.stdout
+    server = start_server(home, data, tmp_path, workers=1)
+    try:
+        server.wait_ready()
+        video = sorted((data / "inbox").glob("*.mp4"))[0]
+        reply = requests.post(f"{server.url}/v1/score", params={"name": video.name}, data=video.read_bytes(),
+                              headers=server.auth, timeout=120)
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["model"] == {"name": champion.tags["model"], "version": f"{champion.version}-{champion.digest}"}
+        assert 0.0 <= body["probability_fake"] <= 1.0 and body["decision"]
+    finally:
+        server.stop()
 
 
 def test_new_videos_run_alone_and_refresh_stage5_once(trained, monkeypatch):
@@ -309,7 +354,7 @@ def test_new_videos_run_alone_and_refresh_stage5_once(trained, monkeypatch):
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     base = len(MODELS) - 1
     for line in ("video_pipeline: 2 run(s)", "catalog: 1 run(s)", f"train: {5 * base} run(s)",
-                 "ensemble: 5 run(s)", "compare: 1 run(s)"):
+                 "ensemble: 5 run(s)", "compare: 1 run(s)", "promote: 1 run(s)"):
         assert line in run.stdout, (line, run.stdout[-3000:])
     assert "2 video partition(s) run, 0 failed, 2 newly registered" in run.stdout
     with dg.DagsterInstance.get() as instance:

@@ -13,7 +13,7 @@ import dagster as dg
 from fvc_assets.launch.environment import PROJECT_ROOT
 from fvc_assets.ingest.manifest import manifest_problems
 from fvc_assets.ingest.registration import load_registry
-from fvc_assets.jobs import ENSEMBLE_JOB, PER_VIDEO_JOBS, STAGE5_JOBS, VIDEO_PIPELINE_JOB
+from fvc_assets.jobs import ENSEMBLE_JOB, PER_VIDEO_JOBS, PROMOTE_JOB, STAGE5_JOBS, VIDEO_PIPELINE_JOB
 from fvc_assets.launch.client import BATCH_TAG, LAUNCHED_BY_TAG, JobReport, QueueClient, RunOutcome, all_partitions, run_jobs
 from fvc_assets.launch.daemon import QueueDaemon
 from fvc_assets.launch.inbox import ensure_pools, register_inbox
@@ -173,7 +173,7 @@ def run_command(args: argparse.Namespace, data_dir: Path) -> int:
         print(f"MANIFEST {problem}")
     ok = not video.failed and not rejected
 
-    stage5 = [by_job[j] for j in by_job if j in STAGE5_JOBS]
+    stage5 = [by_job[j] for j in by_job if j in STAGE5_JOBS and j != PROMOTE_JOB]
     if stage5:
         outcomes = [o for r in stage5 for o in r.outcomes]
         failed = [o for o in outcomes if not o.success]
@@ -185,6 +185,8 @@ def run_command(args: argparse.Namespace, data_dir: Path) -> int:
                 print(f"NOT RUN {report.job}: {report.skipped}")
         ok = ok and not failed and not any(r.skipped for r in stage5)
         print_comparison(storage)
+    if PROMOTE_JOB in by_job:
+        ok = print_promotion(instance, defs, storage, by_job[PROMOTE_JOB]) and ok
     launched = sum(len(r.outcomes) for r in reports)
     if not launched:
         print("nothing new: every asset fvc run manages is up to date; no run launched")
@@ -204,3 +206,40 @@ def print_comparison(storage: StorageResource) -> None:
     print(plain_table(pl.read_parquet(out / "table.parquet")))
     best = json.loads((out / "best_model.json").read_text())
     print(f"\nbest model by mean ROC-AUC: {best['best_model']}; plots and tables in {out}")
+
+
+def print_promotion(instance: dg.DagsterInstance, defs: dg.Definitions, storage: StorageResource,
+                    report: JobReport) -> bool:
+    """The promotion's outcome; False only when it failed for another reason than its gate's refusal."""
+    from fvc_assets.launch.plan import refused_by_blocking_check
+    from fvc_assets.promote.assets import read_candidate
+
+    if report.skipped:
+        print(f"\npromotion: not run: {report.skipped}")
+        return False
+    if not report.outcomes:
+        return True
+    outcome = report.outcomes[-1]
+    registry = configured_registry(defs, instance)
+    champion = registry.champion()
+    standing = (f"champion: {registry.name} v{champion.version} ({champion.tags.get('model', '?')})"
+                if champion else "no champion yet")
+    if outcome.success:
+        print(f"\npromotion: {standing}; `fvc serve` answers with it, `fvc model rollback` undoes it")
+        return True
+    if refused_by_blocking_check(instance, defs, dg.AssetKey("deployed_model")):
+        picked = read_candidate(storage)
+        note = registry.version(picked["version"]).tags.get("promotion", "")
+        print(f"\npromotion: candidate v{picked['version']} {note}\n{standing}"
+              + ("" if champion else "; to serve a model anyway, promote it by hand: fvc model promote VERSION "
+                                     "--reason TEXT (fvc model list shows the versions)"))
+        return True
+    print(f"\npromotion FAILED: {outcome.error}")
+    return False
+
+
+def configured_registry(defs: dg.Definitions, instance: dg.DagsterInstance):
+    """The registry the definitions' promotion and tracking resources point at, as a run gets them."""
+    with dg.build_resources({"tracking": defs.resources["tracking"], "promotion": defs.resources["promotion"]},
+                            instance=instance) as resources:
+        return resources.promotion.registry(resources.tracking)

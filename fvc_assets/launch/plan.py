@@ -5,7 +5,9 @@ comes after every job whose assets feed its own), and a partition is out of
 date by what Dagster records: no materialisation, a last run that failed, a
 stale status (code version changed, an upstream data version changed: the
 same verdict the UI shows), or, for an asset that reads every partition of a
-partitioned parent, a parent partition materialised after it.
+partitioned parent, a parent partition materialised after it. An asset held back
+by a blocking check that failed on its parent's latest materialisation is not
+out of date: the check refused that version, and only a new one runs it again.
 """
 
 from __future__ import annotations
@@ -76,6 +78,35 @@ def last_run_failed(instance: dg.DagsterInstance, job_name: str) -> dict[str | N
     return {p: r.run_id for p, r in latest.items() if r.status == dg.DagsterRunStatus.FAILURE}
 
 
+def descendants(defs: dg.Definitions, keys: set[dg.AssetKey]) -> set[dg.AssetKey]:
+    graph = defs.resolve_asset_graph()
+    found: set[dg.AssetKey] = set()
+    todo = list(keys)
+    while todo:
+        for child in graph.get(todo.pop()).child_keys:
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def refused_by_blocking_check(instance: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey) -> str:
+    """The name of a blocking check of unpartitioned ``key`` that failed in the run of its latest
+    materialisation ("" when none did)."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    graph = defs.resolve_asset_graph()
+    blocking = [c for c in graph.asset_check_keys if c.asset_key == key and graph.get_check_spec(c).blocking]
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=1).records
+    if not blocking or not records:
+        return ""
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(blocking)
+    for check_key, record in latest.items():
+        if record.status == AssetCheckExecutionRecordStatus.FAILED and record.run_id == records[0].run_id:
+            return check_key.name
+    return ""
+
+
 def out_of_date(
     instance: dg.DagsterInstance,
     workspace: WorkspaceRequestContext,
@@ -87,12 +118,17 @@ def out_of_date(
     resolver = workspace.stale_status_loader
     failed = last_run_failed(instance, job_name)
     keys = job_assets(defs, job_name)
+    graph = defs.resolve_asset_graph()
+    refused = {k for k in keys if graph.get(k).partitions_def is None and refused_by_blocking_check(instance, defs, k)}
+    held_back = descendants(defs, refused) - refused
     reasons: dict[str | None, str] = {}
     for partition in partitions:
-        if partition in failed:
+        if partition in failed and not (partition is None and refused):  # a refusal is no failure to retry
             reasons[partition] = f"its last run {failed[partition][:8]} failed"
             continue
         for key in keys:
+            if key in held_back:
+                continue
             status = resolver.get_status(key, partition)
             if status == StaleStatus.MISSING:
                 reasons[partition] = f"{key.to_user_string()} missing"

@@ -1,0 +1,1 @@
+"""``fvc serve``: the detector behind an authenticated HTTP service (FastAPI on uvicorn)."""
