@@ -9,7 +9,7 @@ in it, and both steps with that clone's venv: the newcomer's whole wait.
 
 Phases: the venv (with ``--fresh-clone``); the corpus; ``fvc run``'s start (until its first
 run is queued: imports, registration, planning, the daemon and code server); the video
-runs; catalog and folds; training (base models and ensemble); the comparison; and the end
+runs; catalog and folds; training (base models and ensemble); the comparison; the promotion; and the end
 (after the last run). Each run phase spans its first run's creation to its last run's end,
 read from the instance. Its orchestration share is 1 - the steps' own compute (STEP_START
 to its end) / (phase wall x runs at once): the part of the run slots' time spent launching,
@@ -39,6 +39,7 @@ RUN_PHASES = {  # phase -> the jobs whose runs it spans
     "catalog and folds": ("catalog",),
     "training": ("train", "ensemble"),
     "comparison": ("compare",),
+    "promotion": ("promote",),
 }
 
 def timed(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> tuple[float, float, float, int]:

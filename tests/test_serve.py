@@ -81,6 +81,13 @@ def test_health_needs_no_token_and_everything_else_needs_the_right_one(server):
     assert wrong.status_code == 401 and "wrong bearer token" in wrong.json()["detail"]
     upload = requests.post(f"{server.url}/v1/score", data=b"x", timeout=5)  # no token: refused before reading
     assert upload.status_code == 401
+    import psutil
+
+    listening = [c.laddr for c in psutil.Process(server.process.pid).net_connections("inet")
+                 if c.status == psutil.CONN_LISTEN]
+    assert listening and all(address.ip == "127.0.0.1" for address in listening), listening
+    for pid in server.worker_pids():  # scoring processes take work over a pipe, never a socket
+        assert not psutil.Process(pid).net_connections("inet")
     spec = requests.get(f"{server.url}/openapi.json", timeout=5).json()
     assert {"/v1/score", "/v1/score/batch", "/v1/score/paths", "/v1/model", "/health", "/ready"} <= set(spec["paths"])
 
