@@ -14,7 +14,7 @@ from tests.conftest import REPO_ROOT
 
 README_MAX_LINES = 250
 PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
-GUIDES = ("ui-tour", "pipeline", "operating", "reliability", "performance", "scale", "development")
+GUIDES = ("ui-tour", "pipeline", "operating", "serving", "reliability", "performance", "scale", "development")
 RUNNABLE = "<!-- runnable -->"
 QUOTED = re.compile(r"<!-- quoted from (\S+): (.+?) -->")
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
