@@ -141,6 +141,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from fvc_assets.launch.environment import configure_environment
 
     home, data = configure_environment()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per fetched bundle, in the log
     import uvicorn
     from pydantic import ValidationError
 
@@ -184,8 +185,9 @@ def _cmd_model(args: argparse.Namespace) -> int:
                 print(f"v{v.version:<4}{mark:<10} {v.tags.get('model', '?'):<20} {v.tags.get('score_kind', '')} "
                       f"ROC-AUC {v.tags.get('score', '?'):<7} {v.created}  {v.tags.get('promotion', '')}")
         elif args.action == "promote":
-            previous = registry.set_champion(args.version, f"by hand ({os.environ.get('USER', 'someone')})",
-                                             args.reason)
+            import getpass
+
+            previous = registry.set_champion(args.version, f"by hand ({getpass.getuser()})", args.reason)
             print(f"{registry.name}@{registry.alias} = v{args.version}"
                   + (f" (was v{previous.version})" if previous else ""))
         else:

@@ -97,3 +97,27 @@ def test_fold_runs_go_to_the_tracking_server_through_dagster_mlflow(mlflow_serve
     assert not failed.success
     runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.dagster_run_id = '{failed.run_id}'")
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_bundles_go_to_the_tracking_servers_registry_and_come_back_byte_for_byte(mlflow_server, tmp_path):
+    """The registry on a tracking server: a bundle registered through it (artifacts proxied by the server),
+    made champion, fetched elsewhere with the same files; rollback moves the alias back."""
+    from fvc_resources.model_registry import ModelRegistry
+    from tests.serve_fixtures import THRESHOLDS, register_bundle, train_folds
+
+    data = tmp_path / "data"
+    folds = train_folds(data)
+    registry = ModelRegistry(mlflow_server)
+    first = register_bundle(data, registry, folds, THRESHOLDS)
+    second = register_bundle(data, registry, folds, {**THRESHOLDS, "fpr_5": 0.2})
+    assert first.source.startswith("mlflow-artifacts:") and second.version != first.version
+    registry.set_champion(first.version, "test", "first")
+    registry.set_champion(second.version, "test", "second")
+    fetched = registry.fetch(registry.champion(), tmp_path / "cache")
+    bundle = data / "deployed" / second.digest
+    sent = {p.relative_to(bundle): p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+    got = {p.relative_to(fetched): p.read_bytes() for p in fetched.rglob("*") if p.is_file()}
+    assert got == sent and len(sent) >= 11  # bundle.json and two files per fold
+    left, now = registry.rollback()
+    assert (left.version, now.version) == (second.version, first.version)
+    assert registry.champion().version == first.version

@@ -39,6 +39,7 @@ def root(tmp_path_factory):
     (videos / "notes.txt").write_text("not a video\n")
     data_a = (videos / "a.mp4").read_bytes()
     (videos / "truncated.mp4").write_bytes(data_a[: len(data_a) // 3])
+    (videos / "unknown_codec.mp4").write_bytes(data_a.replace(b"avc1", b"zzzz"))  # a codec no decoder knows
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", str(videos / "audio_only.m4a"))
     (videos / "big.bin").write_bytes(os.urandom(600 * 1024))  # over max_upload_mb
     allowed = data / "shared"
@@ -122,6 +123,7 @@ def test_a_video_is_scored_as_fvc_predict_scores_it_and_names_the_model_version(
     ("notes.txt", 422, "not a readable video container"),
     ("truncated.mp4", 422, ""),
     ("audio_only.m4a", 422, "no video stream"),
+    ("unknown_codec.mp4", 422, "Decoder not found"),
     ("long.mp4", 422, "over the duration limit"),
     ("big.bin", 413, "over the limit"),
 ])
