@@ -22,6 +22,7 @@ import av.logging
 import cv2
 import numpy as np
 
+from fvc_core.step_cost import phase
 from fvc_resources.atomic import atomic_path
 
 VIDEO_EXTENSIONS = frozenset(
@@ -147,7 +148,11 @@ def _index_entries(stream) -> list:
 
 def probe(path: str | os.PathLike) -> VideoProbe:
     """Read container and codec facts and decode the first frame to prove it decodes."""
-    path = Path(path)
+    with phase("probing"):  # a step's cost: time spent probing, wherever it is called from
+        return _probe(Path(path))
+
+
+def _probe(path: Path) -> VideoProbe:
     container = _open(path)
     try:
         stream = _video_stream(container, path)

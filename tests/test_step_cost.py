@@ -21,3 +21,36 @@ def test_peak_rss_is_the_steps_own_and_cpu_and_wall_add_up():
     assert big.cpu_s > 0.05 and small.cpu_s < 0.1
     assert small.wall_s >= 0.2 and small.wall_s - small.cpu_s > 0.15  # waiting is wall time, not CPU time
     assert set(small.as_metadata()) == {"cost/wall_s", "cost/cpu_s", "cost/peak_rss_mb"}
+
+
+def burn(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_phases_split_a_step_and_a_nested_phase_is_not_counted_twice():
+    from fvc_core.step_cost import phase
+
+    with phase("outside"):  # no measurement under way: nothing recorded anywhere
+        pass
+    with measure_cost() as cost:
+        with phase("kernel"):
+            burn(0.2)
+            with phase("probing"):
+                burn(0.1)
+            burn(0.1)
+        with phase("checks"):
+            time.sleep(0.15)  # wall, not CPU
+        burn(0.05)  # the rest
+    kernel_wall, kernel_cpu = cost.phases["kernel"]
+    probing_wall, probing_cpu = cost.phases["probing"]
+    checks_wall, checks_cpu = cost.phases["checks"]
+    assert 0.28 < kernel_cpu < 0.4 and 0.08 < probing_cpu < 0.15
+    assert checks_wall >= 0.15 and checks_cpu < 0.05
+    figures = cost.as_metadata()
+    assert figures["cost/rest/cpu_s"] == pytest.approx(cost.cpu_s - kernel_cpu - probing_cpu - checks_cpu, abs=0.011)
+    assert 0.03 < figures["cost/rest/cpu_s"] < 0.12
+    assert sum(figures[f"cost/{p}/wall_s"] for p in ("kernel", "probing", "checks", "rest")) == pytest.approx(
+        cost.wall_s, abs=0.03)
+    assert "cost/outside/wall_s" not in figures

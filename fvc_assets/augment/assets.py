@@ -14,6 +14,7 @@ from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
 from fvc_assets.steps.table_metadata import table_metadata
+from fvc_core.step_cost import phase
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError, probe, sample_frames
@@ -109,39 +110,46 @@ def augmented_videos(
     context: dg.AssetExecutionContext, config: AugmentConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     key = context.partition_key
-    raw = pl.read_parquet(require_upstream(storage.raw_video_path(key), "raw_videos", key)).row(0, named=True)
+    with phase("tables"):
+        raw = pl.read_parquet(require_upstream(storage.raw_video_path(key), "raw_videos", key)).row(0, named=True)
     started = time.perf_counter()
     try:
-        rows = augment_video(
-            raw["path"],
-            storage.clips_dir(key),
-            video_id=key,
-            label=raw["label"],
-            dup_group=raw["dup_group"],
-            fps=raw["fps"],
-            global_seed=config.global_seed,
-            max_frames=config.max_frames_per_clip,
-            memory_mb=config.clips_memory_mb,
-            path_root=storage.root,
-            log=context.log.info,
-        )
+        with phase("kernel"):
+            rows = augment_video(
+                raw["path"],
+                storage.clips_dir(key),
+                video_id=key,
+                label=raw["label"],
+                dup_group=raw["dup_group"],
+                fps=raw["fps"],
+                global_seed=config.global_seed,
+                max_frames=config.max_frames_per_clip,
+                memory_mb=config.clips_memory_mb,
+                path_root=storage.root,
+                log=context.log.info,
+            )
     except VideoError as error:
         raise video_failure(error) from error
     seconds = time.perf_counter() - started
     original = next(r for r in rows if r["augmentation"] == "original")
     # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
-    from fvc_assets.augment.schema import ClipTable
+    with phase("tables"):
+        from fvc_assets.augment.schema import ClipTable
 
-    table = ClipTable.validate(pl.DataFrame(rows, schema_overrides={"augmentation_idx": pl.Int64}))
-    write_parquet_atomic(storage.clip_table_path(key), table)
-
-    frames = [next(iter(sample_frames(storage.root / r["path"], 1)), None) for r in rows]
-    sheet = contact_sheet([f.image for f in frames if f], [r["augmentation"] for r, f in zip(rows, frames) if f])
-    write_preview(storage.contact_sheet_path(key), sheet, max_side=640)
-    thumbnail = thumbnail_jpeg(sheet, 640, SHEET_THUMBNAIL_BYTES)
+        table = ClipTable.validate(pl.DataFrame(rows, schema_overrides={"augmentation_idx": pl.Int64}))
+        write_parquet_atomic(storage.clip_table_path(key), table)
+        metadata = table_metadata(table)
+    with phase("previews"):
+        frames = [next(iter(sample_frames(storage.root / r["path"], 1)), None) for r in rows]
+        sheet = contact_sheet([f.image for f in frames if f], [r["augmentation"] for r, f in zip(rows, frames) if f])
+        write_preview(storage.contact_sheet_path(key), sheet, max_side=640)
+        thumbnail = thumbnail_jpeg(sheet, 640, SHEET_THUMBNAIL_BYTES)
+    with phase("checks"):
+        checks = [completeness(key, rows, storage.root),
+                  source_decoded(raw["frame_count"] or 0, original["frames"], config.max_frames_per_clip)]
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(table),
+            **metadata,
             "clips": len(rows),
             "frames_written": int(table["frames"].sum()),
             "seconds": round(seconds, 2),
@@ -150,9 +158,6 @@ def augmented_videos(
             "contact_sheet_path": dg.MetadataValue.path(str(storage.contact_sheet_path(key))),
             "contact_sheet": dg.MetadataValue.md(markdown_image(thumbnail, f"{key} clips")),
         },
-        check_results=[
-            completeness(key, rows, storage.root),
-            source_decoded(raw["frame_count"] or 0, original["frames"], config.max_frames_per_clip),
-        ],
+        check_results=checks,
         data_version=table_version(table),
     )

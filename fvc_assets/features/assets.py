@@ -14,6 +14,7 @@ from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
 from fvc_assets.steps.table_metadata import table_metadata
+from fvc_core.step_cost import phase
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
@@ -40,24 +41,30 @@ def handcrafted_features(
     context: dg.AssetExecutionContext, storage: StorageResource, sampling: FrameSamplingResource
 ) -> dg.MaterializeResult:
     key = context.partition_key
-    clips = pl.read_parquet(require_upstream(storage.clip_table_path(key), "augmented_videos", key)).to_dicts()
-    source = pl.read_parquet(require_upstream(storage.raw_video_path(key), "raw_videos", key))["path"][0]
+    with phase("tables"):
+        clips = pl.read_parquet(require_upstream(storage.clip_table_path(key), "augmented_videos", key)).to_dicts()
+        source = pl.read_parquet(require_upstream(storage.raw_video_path(key), "raw_videos", key))["path"][0]
     started = time.perf_counter()
-    rows, missing = video_features(clips, storage.root, sampling.count, source)
+    with phase("kernel"):
+        rows, missing = video_features(clips, storage.root, sampling.count, source)
     seconds = time.perf_counter() - started
-    # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
-    from fvc_assets.features.schema import HandcraftedFeatureTable
+    with phase("tables"):
+        # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
+        from fvc_assets.features.schema import HandcraftedFeatureTable
 
-    table = validated_table(HandcraftedFeatureTable, rows)
-    write_parquet_atomic(storage.handcrafted_features_path(key), table)
+        table = validated_table(HandcraftedFeatureTable, rows)
+        write_parquet_atomic(storage.handcrafted_features_path(key), table)
+        metadata = table_metadata(table)
+    with phase("checks"):
+        checks = feature_checks(FEATURES_COMPLETE, FEATURES_SANE, len(clips), table, missing, PLAUSIBLE_RANGES)
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(table),
+            **metadata,
             "clips": table.height,
             "frames_sampled": int(table["frames_sampled"].sum()) if table.height else 0,
             "seconds": round(seconds, 2),
             "output": dg.MetadataValue.path(str(storage.handcrafted_features_path(key))),
         },
-        check_results=feature_checks(FEATURES_COMPLETE, FEATURES_SANE, len(clips), table, missing, PLAUSIBLE_RANGES),
+        check_results=checks,
         data_version=table_version(table),
     )

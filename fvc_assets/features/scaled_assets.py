@@ -14,6 +14,7 @@ from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
 from fvc_assets.steps.table_metadata import table_metadata
+from fvc_core.step_cost import phase
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
 from fvc_resources.storage import StorageResource
@@ -46,28 +47,33 @@ def scaled_features(
     context: dg.AssetExecutionContext, storage: StorageResource, sampling: FrameSamplingResource
 ) -> dg.MaterializeResult:
     key = context.partition_key
-    scaled = pl.read_parquet(require_upstream(storage.scaled_table_path(key), "scaled_videos", key)).to_dicts()
+    with phase("tables"):
+        scaled = pl.read_parquet(require_upstream(storage.scaled_table_path(key), "scaled_videos", key)).to_dicts()
     started = time.perf_counter()
     rows, missing = [], {}
-    for row in scaled:
-        try:
-            rows.append(scaled_clip_features(row, storage.root, sampling.count))
-        except (VideoError, ValueError) as exc:
-            missing[row["clip_id"]] = str(exc)
-    # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
-    from fvc_assets.features.schema import ScaledFeatureTable
+    with phase("kernel"):
+        for row in scaled:
+            try:
+                rows.append(scaled_clip_features(row, storage.root, sampling.count))
+            except (VideoError, ValueError) as exc:
+                missing[row["clip_id"]] = str(exc)
+    with phase("tables"):
+        # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
+        from fvc_assets.features.schema import ScaledFeatureTable
 
-    table = validated_table(ScaledFeatureTable, rows)
-    write_parquet_atomic(storage.scaled_features_path(key), table)
+        table = validated_table(ScaledFeatureTable, rows)
+        write_parquet_atomic(storage.scaled_features_path(key), table)
+        metadata = table_metadata(table)
+    with phase("checks"):
+        checks = feature_checks(SCALED_FEATURES_COMPLETE, SCALED_FEATURES_SANE, len(scaled), table, missing,
+                                SCALED_PLAUSIBLE_RANGES)
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(table),
+            **metadata,
             "clips": table.height,
             "seconds": round(time.perf_counter() - started, 2),
             "output": dg.MetadataValue.path(str(storage.scaled_features_path(key))),
         },
-        check_results=feature_checks(
-            SCALED_FEATURES_COMPLETE, SCALED_FEATURES_SANE, len(scaled), table, missing, SCALED_PLAUSIBLE_RANGES
-        ),
+        check_results=checks,
         data_version=table_version(table),
     )

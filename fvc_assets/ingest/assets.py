@@ -16,6 +16,7 @@ from fvc_assets.ingest.registration import (
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
+from fvc_core.step_cost import phase
 from fvc_assets.steps.upstream import table_version
 from fvc_assets.steps.table_metadata import table_metadata
 from fvc_resources.atomic import write_parquet_atomic
@@ -71,13 +72,16 @@ def raw_videos(
     key = context.partition_key
     registration, manifests, identity = identify_video(storage, key)
     try:
-        row = describe_video(registration, identity)
-        middle = next(iter(video.sample_frames(registration.path, 1)), None)
+        with phase("kernel"):  # probe and hash (the probe's own time shows as probing)
+            row = describe_video(registration, identity)
+        with phase("previews"):
+            middle = next(iter(video.sample_frames(registration.path, 1)), None)
     except VideoError as error:
         raise video_failure(error) from error
 
-    table = pl.DataFrame([row], schema_overrides={"manipulation": pl.String})
-    write_parquet_atomic(storage.raw_video_path(key), table)
+    with phase("tables"):
+        table = pl.DataFrame([row], schema_overrides={"manipulation": pl.String})
+        write_parquet_atomic(storage.raw_video_path(key), table)
     problems = [p for m in manifests for p in m.problems]
     for problem in problems:
         context.log.info(problem)
@@ -109,8 +113,9 @@ def raw_videos(
     if problems:
         metadata["manifest_problems"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in problems))
     if middle is not None:
-        write_preview(storage.preview_path(key), middle.image)
-        thumbnail = thumbnail_jpeg(middle.image, 160, PREVIEW_THUMBNAIL_BYTES)
+        with phase("previews"):
+            write_preview(storage.preview_path(key), middle.image)
+            thumbnail = thumbnail_jpeg(middle.image, 160, PREVIEW_THUMBNAIL_BYTES)
         metadata["preview"] = dg.MetadataValue.md(markdown_image(thumbnail, key))
         metadata["preview_path"] = dg.MetadataValue.path(str(storage.preview_path(key)))
     return dg.MaterializeResult(metadata=metadata, data_version=table_version(table))

@@ -9,7 +9,7 @@ import polars as pl
 
 import dagster as dg
 from fvc_assets.launch.environment import PROJECT_ROOT
-from fvc_assets.promote.bundle import Manifest, choose_candidate, code_version, write_bundle
+from fvc_assets.promote.bundle import Manifest, choose_candidate, code_version, data_fingerprint, write_bundle
 from fvc_assets.promote.gate import verdict
 from fvc_assets.train.comparison_assets import BEST, model_comparison, read_all
 from fvc_assets.train.fold_training import METRICS
@@ -51,7 +51,8 @@ def deployed_model(context: dg.AssetExecutionContext, storage: StorageResource, 
                                     control=best.get("shuffled_control") or {}, thresholds=thresholds,
                                     folds=pl.read_parquet(storage.folds_path), code=code_version(PROJECT_ROOT),
                                     scaled_by=pl.read_parquet(storage.catalog_path, columns=["method"])["method"]
-                                    .unique().to_list())
+                                    .unique().to_list(),
+                                    data=data_fingerprint(storage.catalog_path, storage.folds_path))
     registry = promotion.registry(tracking)
     version = registry.register(
         bundle, manifest.digest,
@@ -77,6 +78,7 @@ def deployed_model(context: dg.AssetExecutionContext, storage: StorageResource, 
             "fold_roc_auc": dg.MetadataValue.json(manifest.fold_roc_auc),
             "thresholds": dg.MetadataValue.json(manifest.thresholds),
             "folds_fingerprint": manifest.folds_fingerprint,
+            "data_fingerprint": manifest.data_fingerprint,
             "code_version": manifest.code_version,
             "champion_before": (f"v{champion.version} ({champion.tags.get('model', '?')})" if champion else "none"),
             "bundle": dg.MetadataValue.path(str(bundle)),

@@ -58,6 +58,7 @@ class Manifest:
     videos: int
     code_version: str
     scaled_by: list[str] = field(default_factory=list)  # stage 3's methods in the training catalog
+    data_fingerprint: str = ""  # the training catalog's and folds' bytes: the data the fold models learned from
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @classmethod
@@ -99,6 +100,19 @@ def folds_fingerprint(folds: pl.DataFrame) -> str:
     return hashlib.sha256(rows.encode()).hexdigest()[:16]
 
 
+def _add_file(digest, path: Path) -> None:
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+
+
+def data_fingerprint(*files: Path) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        _add_file(digest, path)
+    return digest.hexdigest()[:16]
+
+
 def code_version(project_root: Path) -> str:
     """The package version and, in a git checkout, its commit (with "+dirty" for uncommitted changes)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -127,14 +141,12 @@ def bundle_digest(bundle: Path) -> str:
     models = bundle / MODELS_DIR
     for path in sorted(p for p in models.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(models)).encode() + b"\0")
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        _add_file(digest, path)
     return digest.hexdigest()
 
 
 def write_bundle(out_dir: Path, train_dir: Path, candidate: Candidate, *, control: dict, thresholds: dict,
-                 folds: pl.DataFrame, code: str, scaled_by: list[str]) -> tuple[Path, Manifest]:
+                 folds: pl.DataFrame, code: str, scaled_by: list[str], data: str = "") -> tuple[Path, Manifest]:
     """The candidate's bundle under ``out_dir/<digest prefix>/`` (reused when it is already there)."""
     members = ensemble_members(train_dir, candidate.model)
     staging = out_dir / f".staging-{uuid.uuid4().hex}"
@@ -155,7 +167,7 @@ def write_bundle(out_dir: Path, train_dir: Path, candidate: Candidate, *, contro
                             score_kind=candidate.score_kind, fold_roc_auc=candidate.fold_roc_auc,
                             picked_by=candidate.picked_by, control=control, thresholds=thresholds,
                             folds_fingerprint=folds_fingerprint(folds), videos=folds.height, code_version=code,
-                            scaled_by=sorted(scaled_by))
+                            scaled_by=sorted(scaled_by), data_fingerprint=data)
         (staging / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2, sort_keys=True))
         final = out_dir / digest
         if final.exists():  # the same model on the same data: keep the first copy and its manifest

@@ -15,6 +15,7 @@ from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
 from fvc_assets.steps.table_metadata import table_metadata
+from fvc_core.step_cost import phase
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.autoencoder import AutoencoderOutOfMemory, AutoencoderResource, VaeScaler, pick_device
 from fvc_resources.gpu_pool import holding_gpu_pool
@@ -108,7 +109,8 @@ def scaled_videos(
     autoencoder: AutoencoderResource,
 ) -> dg.MaterializeResult:
     key = context.partition_key
-    clips = pl.read_parquet(require_upstream(storage.clip_table_path(key), "augmented_videos", key)).to_dicts()
+    with phase("tables"):
+        clips = pl.read_parquet(require_upstream(storage.clip_table_path(key), "augmented_videos", key)).to_dicts()
     started = time.perf_counter()
     rows, failures = [], {}
     uses_gpu = config.method == "autoencoder" and pick_device(autoencoder.device).startswith("cuda")
@@ -120,7 +122,8 @@ def scaled_videos(
             out_path = storage.scaled_dir(key) / f"{name}.mp4"
             clip_started = time.perf_counter()
             try:
-                rows.append(scale_one(clip, storage.root, out_path, config, scaler))
+                with phase("kernel"):
+                    rows.append(scale_one(clip, storage.root, out_path, config, scaler))
             except VideoError as error:
                 failures[clip["clip_id"]] = error.reason
                 context.log.warning(f"clip {n}/{len(clips)} {name}: {error.reason}")
@@ -131,14 +134,18 @@ def scaled_videos(
                              f"{rows[-1]['frames'] / clip_seconds:.1f} frames/s")
     seconds = time.perf_counter() - started
     # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
-    from fvc_assets.scale.schema import ScaledClipTable
+    with phase("tables"):
+        from fvc_assets.scale.schema import ScaledClipTable
 
-    table = ScaledClipTable.validate(pl.DataFrame(rows, schema_overrides={"frames": pl.Int64}))
-    write_parquet_atomic(storage.scaled_table_path(key), table)
+        table = ScaledClipTable.validate(pl.DataFrame(rows, schema_overrides={"frames": pl.Int64}))
+        write_parquet_atomic(storage.scaled_table_path(key), table)
+        metadata = table_metadata(table)
+    with phase("checks"):
+        checks = scaled_checks(clips, rows, failures, config.target)
     frames = int(table["frames"].sum()) if rows else 0
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(table),
+            **metadata,
             "method": config.method,
             "target": config.target,
             "held_gpu_pool": uses_gpu,
@@ -149,6 +156,6 @@ def scaled_videos(
             "frames_per_second": round(frames / max(seconds, 1e-9), 1),
             "output": dg.MetadataValue.path(str(storage.scaled_table_path(key))),
         },
-        check_results=scaled_checks(clips, rows, failures, config.target),
+        check_results=checks,
         data_version=table_version(table),
     )

@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
@@ -202,9 +203,7 @@ def create_app(settings: ServeSettings, token: str, root: Path, registry: ModelR
         return {"status": "ok"}
 
     @app.get("/ready", summary="Readiness: a scoring process holds the model")
-    async def ready():
-        from fastapi.responses import JSONResponse
-
+    async def ready() -> JSONResponse:
         pool = service.pool
         body = {"ready": bool(pool and pool.ready_workers), "model": service.model and service.model.name,
                 "version": service.model and service.model.version,

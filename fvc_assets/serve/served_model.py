@@ -54,5 +54,6 @@ def served_model(registry: ModelRegistry, cache: Path, pinned: str | None = None
                        {"registry_version": version.version, "bundle_digest": manifest.digest,
                         "score": manifest.score, "score_kind": manifest.score_kind,
                         "shuffled_control": manifest.control, "code_version": manifest.code_version,
-                        "trained_on_videos": manifest.videos, "bundled_at": manifest.created_at,
+                        "trained_on_videos": manifest.videos, "data_fingerprint": manifest.data_fingerprint,
+                        "bundled_at": manifest.created_at,
                         "scaled_by": manifest.scaled_by})
