@@ -86,7 +86,7 @@ def cli(main, one) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--one", nargs=3, metavar=("WHAT", "PATH", "N"))
     parser.add_argument("args", nargs="*", help="read by the benchmark itself (e.g. a data root)")
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # the benchmark's own options (e.g. --sizes) are its main's to read
     if args.one:
         what, path, n = args.one
         print(json.dumps(one(what, path, int(n))))

@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks._measure import in_subprocess, print_table
+from benchmarks._measure import cli, in_subprocess, print_table
 from benchmarks.sampling import make_video
 
 FEATURE_MODELS = ("logistic_regression", "linear_svm", "xgboost")
@@ -255,8 +255,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--one" in sys.argv:
-        what, arg, n = sys.argv[sys.argv.index("--one") + 1:][:3]
-        print(json.dumps(one(what, arg, int(n))))
-    else:
-        main()
+    cli(main, one)

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._measure import REPO_ROOT, in_subprocess, peak_mb, print_table, timed_command
+from benchmarks._measure import REPO_ROOT, cli, in_subprocess, peak_mb, print_table, timed_command
 from benchmarks.sampling import make_video
 
 SIZES = {"480p_10s": ("854x480", 10, "1500k"), "1080p_10s": ("1920x1080", 10, "6M"),
@@ -172,8 +172,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--one" in sys.argv:
-        what, arg, n = sys.argv[sys.argv.index("--one") + 1:][:3]
-        print(json.dumps(one(what, arg, int(n))))
-    else:
-        main()
+    cli(main, one)

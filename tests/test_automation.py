@@ -67,12 +67,7 @@ def test_stage5_follows_the_graph_base_models_then_ensemble_then_comparison():
         checks_passed(instance, "ensemble_results", FOLDS)
         result, asked = evaluate(instance, result.cursor)
         assert asked == {"model_comparison": 1}
-        report(instance, "model_comparison", "m1")
-        result, asked = evaluate(instance, result.cursor)
-        assert asked == {"deployed_model": 1}
-        report(instance, "deployed_model", "d1")
-        check_passed(instance, "deployed_model", "beats_control_and_champion")
-        result, asked = evaluate(instance, result.cursor)
+        result, asked = new_candidate(instance, result.cursor, "1", gate_passed=True)
         assert asked == {"champion_model": 1}
         report(instance, "champion_model", "d1")
         result, asked = evaluate(instance, result.cursor)
@@ -95,21 +90,21 @@ def test_no_training_on_folds_that_failed_the_leakage_check():
         assert "fold_results" not in asked and "ensemble_results" not in asked
 
 
+def new_candidate(instance, cursor, version: str, gate_passed: bool):
+    """A new comparison: it asks for a candidate (deployed_model); then what the candidate's gate lets through."""
+    report(instance, "model_comparison", f"m{version}")
+    result, asked = evaluate(instance, cursor)
+    assert asked == {"deployed_model": 1}
+    report(instance, "deployed_model", f"d{version}")
+    check_passed(instance, "deployed_model", "beats_control_and_champion", passed=gate_passed)
+    return evaluate(instance, result.cursor)
+
+
 def test_a_candidate_refused_by_its_gate_never_becomes_the_champion():
     with dg.instance_for_test() as instance:
         result, _ = evaluate(instance)
-        report(instance, "model_comparison", "m1")
-        result, asked = evaluate(instance, result.cursor)
-        assert asked == {"deployed_model": 1}
-        report(instance, "deployed_model", "d1")
-        check_passed(instance, "deployed_model", "beats_control_and_champion", passed=False)
-        result, asked = evaluate(instance, result.cursor)
+        result, asked = new_candidate(instance, result.cursor, "1", gate_passed=False)
         assert asked == {}
         # A new comparison brings a new candidate, and this one passes.
-        report(instance, "model_comparison", "m2")
-        result, asked = evaluate(instance, result.cursor)
-        assert asked == {"deployed_model": 1}
-        report(instance, "deployed_model", "d2")
-        check_passed(instance, "deployed_model", "beats_control_and_champion")
-        result, asked = evaluate(instance, result.cursor)
+        result, asked = new_candidate(instance, result.cursor, "2", gate_passed=True)
         assert asked == {"champion_model": 1}
