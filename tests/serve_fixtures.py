@@ -97,8 +97,14 @@ class Server:
     def worker_pids(self) -> list[int]:
         import psutil
 
-        return [c.pid for c in psutil.Process(self.process.pid).children()
-                if "spawn_main" in " ".join(c.cmdline())]
+        pids = []
+        for child in psutil.Process(self.process.pid).children():
+            try:  # a killed process the server has not reaped yet is no worker
+                if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
+                    pids.append(child.pid)
+            except psutil.Error:
+                continue
+        return pids
 
     def stop(self) -> None:
         if self.process.poll() is None:

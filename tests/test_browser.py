@@ -93,9 +93,9 @@ def shrink(src: Path, dst: Path, width: int = 1100) -> None:
 
 
 def test_asset_graph_lists_groups_and_assets(browser, ui_server):
-    # The global lineage folds the five groups; each group's page draws its assets.
+    # The global lineage folds the six groups; each group's page draws its assets.
     open_and_wait(browser, f"{ui_server.url}/asset-groups",
-                  ["ingest", "augment", "features", "scale", "train"], "global asset graph")
+                  ["ingest", "augment", "features", "scale", "train", "promote"], "global asset graph")
     open_and_wait(browser, f"{ui_server.url}/locations/fvc/asset-groups/train",
                   ["video_catalog", "folds", "fold_results", "model_comparison"], "train group graph")
     path = save(browser, "asset-graph")

@@ -149,7 +149,7 @@ def test_sensors_on_by_default_no_schedules_and_stage_jobs(ui_server):
         assert sensors.get(name) == "RUNNING", sensors
     jobs = {j["name"] for j in repo["jobs"]}
     assert {"video_pipeline", "ingest", "augment", "features", "scale", "catalog", "train", "ensemble",
-            "compare"} <= jobs
+            "compare", "promote"} <= jobs
 
 
 def test_timings_recorded(ui_server):

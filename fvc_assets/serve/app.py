@@ -214,7 +214,7 @@ def create_app(settings: ServeSettings, token: str, root: Path, registry: ModelR
     async def model() -> dict:
         s = service.settings
         return {**service.model.describe(), "workers_ready": service.pool.ready_workers,
-                "reload_error": service.reload_error,
+                "requests_in_progress": service.admitted, "reload_error": service.reload_error,
                 "limits": {"max_upload_bytes": s.max_upload_bytes, "max_duration_s": s.max_duration_s,
                            "max_batch": s.max_batch, "request_timeout_s": s.request_timeout_s,
                            "concurrent": s.workers, "queued": s.queue_size}}
