@@ -70,29 +70,41 @@ class ModelRegistry:
         location = f"{self.artifact_root}/deployed_model" if self.artifact_root else None
         return self.client.create_experiment(BUNDLE_EXPERIMENT, artifact_location=location)
 
-    def versions(self) -> list[Version]:
-        """Every version, newest first."""
+    def _champion_number(self) -> str | None:
+        """The version the alias points at (None: no alias, or no registered model yet)."""
         from mlflow.exceptions import MlflowException
 
         try:
             aliases = self.client.get_registered_model(self.name).aliases or {}
         except MlflowException:
-            return []
-        champion = aliases.get(self.alias)
-        found = self.client.search_model_versions(f"name='{self.name}'")
-        out = [Version(str(v.version), v.tags.get(DIGEST_TAG, ""), dict(v.tags),
-                       datetime.fromtimestamp(v.creation_timestamp / 1000, timezone.utc).isoformat(timespec="seconds"),
-                       v.source, str(v.version) == str(champion)) for v in found]
-        return sorted(out, key=lambda v: -int(v.version))
+            return None
+        return str(aliases[self.alias]) if self.alias in aliases else None
 
-    def version(self, version: str) -> Version:
-        for v in self.versions():
-            if v.version == str(version):
-                return v
-        raise LookupError(f"{self.name} has no version {version}")
+    def _as_version(self, found, champion: str | None) -> Version:
+        created = datetime.fromtimestamp(found.creation_timestamp / 1000, timezone.utc).isoformat(timespec="seconds")
+        return Version(str(found.version), found.tags.get(DIGEST_TAG, ""), dict(found.tags), created, found.source,
+                       str(found.version) == champion)
+
+    def versions(self) -> list[Version]:
+        """Every version, newest first."""
+        champion = self._champion_number()
+        found = self.client.search_model_versions(f"name='{self.name}'")  # none when the model is not there yet
+        return sorted((self._as_version(v, champion) for v in found), key=lambda v: -int(v.version))
+
+    def version(self, version: str, champion: str | None = None) -> Version:
+        """One version, looked up by its number (``champion``: the alias's version, when already known)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.get_model_version(self.name, str(version))
+        except MlflowException as exc:
+            raise LookupError(f"{self.name} has no version {version}") from exc
+        return self._as_version(found, champion if champion is not None else self._champion_number())
 
     def champion(self) -> Version | None:
-        return next((v for v in self.versions() if v.is_champion), None)
+        """The version the alias points at: what the service polls, so one lookup, not a listing."""
+        number = self._champion_number()
+        return self.version(number, champion=number) if number else None
 
     def register(self, bundle: Path, digest: str, tags: dict[str, str], description: str) -> Version:
         """The bundle as a new version, or the version that already holds this digest."""

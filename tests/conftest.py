@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -79,6 +80,13 @@ def encode_video(path: Path, *, frames=30, width=320, height=240, fps=25, codec=
 
     write_clip(path, synthetic_frames(frames, width, height, seed), Fraction(fps), codec=codec, options=options)
     return path
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for the servers the tests start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def ffmpeg(*args: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from fvc_assets.train.models.registry import build_model
 from fvc_core.train_settings import DEMO_SETTINGS
 from fvc_resources.model_registry import ModelRegistry
 from fvc_resources.tracking import embedded_store
+from tests.conftest import free_port
 from tests.train_data import synthetic_catalog
 
 FVC = [sys.executable, "-m", "fvc_assets.cli"]
@@ -60,12 +60,6 @@ def register_bundle(root: Path, registry: ModelRegistry, folds: pl.DataFrame, th
 def registry_of(home: Path) -> ModelRegistry:
     uri, artifacts = embedded_store(home)
     return ModelRegistry(uri, artifacts)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -5,7 +5,6 @@ by pid; the definitions' resources built with ``MLFLOW_TRACKING_URI`` pointing a
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ import urllib.request
 import dagster as dg
 import pytest
 
+from tests.conftest import free_port
 from tests.train_data import synthetic_catalog
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

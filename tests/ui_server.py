@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,17 +22,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PER_VIDEO_ASSETS = ("raw_videos", "augmented_videos", "handcrafted_features", "scaled_videos", "scaled_features")
 PIPELINE_TIMEOUT_S = 420  # two videos through stages 1-4 and the catalog run, on a busy 2-core machine
 # Where screenshots and server logs go (kept after the run, for a person to look at).
 TEST_OUTPUT = Path(os.environ.get("FVC_TEST_OUTPUT", REPO_ROOT / "test-output"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):

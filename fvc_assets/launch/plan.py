@@ -78,18 +78,6 @@ def last_run_failed(instance: dg.DagsterInstance, job_name: str) -> dict[str | N
     return {p: r.run_id for p, r in latest.items() if r.status == dg.DagsterRunStatus.FAILURE}
 
 
-def descendants(defs: dg.Definitions, keys: set[dg.AssetKey]) -> set[dg.AssetKey]:
-    graph = defs.resolve_asset_graph()
-    found: set[dg.AssetKey] = set()
-    todo = list(keys)
-    while todo:
-        for child in graph.get(todo.pop()).child_keys:
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def refused_by_blocking_check(instance: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey) -> str:
     """The name of a blocking check of unpartitioned ``key`` that failed in the run of its latest
     materialisation ("" when none did)."""
@@ -97,8 +85,10 @@ def refused_by_blocking_check(instance: dg.DagsterInstance, defs: dg.Definitions
 
     graph = defs.resolve_asset_graph()
     blocking = [c for c in graph.asset_check_keys if c.asset_key == key and graph.get_check_spec(c).blocking]
+    if not blocking:
+        return ""
     records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=1).records
-    if not blocking or not records:
+    if not records:
         return ""
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(blocking)
     for check_key, record in latest.items():
@@ -120,7 +110,7 @@ def out_of_date(
     keys = job_assets(defs, job_name)
     graph = defs.resolve_asset_graph()
     refused = {k for k in keys if graph.get(k).partitions_def is None and refused_by_blocking_check(instance, defs, k)}
-    held_back = descendants(defs, refused) - refused
+    held_back = dg.AssetSelection.assets(*refused).downstream(include_self=False).resolve(graph) - refused
     reasons: dict[str | None, str] = {}
     for partition in partitions:
         if partition in failed and not (partition is None and refused):  # a refusal is no failure to retry
