@@ -258,7 +258,7 @@ def measure_model(name: str, args, device: str) -> dict:
         model.net.train()
         row["params"] = sum(p.numel() for p in model.net.parameters())
         use_amp = device.startswith("cuda")
-        row["optimizer"], optimizer = settings.optimizer, make_optimizer(model.net, settings)
+        row["optimizer"], optimizer = settings.optimizer, make_optimizer(model.net, settings, name)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         shape = (args.batch, frames, 3, size, size)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -58,13 +59,19 @@ def build_data_root(root: Path, videos: int, seed: int) -> Path:
 
 
 def setting_override(text: str) -> tuple[str, str]:
-    """``key=value`` -> (key, value) for a ``TrainSettings`` field; the ``training`` resource converts the value."""
+    """``key=value`` -> (key, value) for a ``TrainSettings`` field; the ``training`` resource converts the value
+    (a mapping such as ``lr_by_model`` is given as JSON: ``lr_by_model={"vit_gru": 3e-4}``)."""
     from fvc_core.train_settings import TrainSettings
 
     key, sep, value = text.partition("=")
     known = {f.name for f in dataclasses.fields(TrainSettings)}
     if not sep or key not in known:
         raise argparse.ArgumentTypeError(f"{text!r}: give KEY=VALUE with KEY one of {', '.join(sorted(known))}")
+    if value.startswith("{"):
+        try:
+            return key, json.loads(value)
+        except json.JSONDecodeError as error:
+            raise argparse.ArgumentTypeError(f"{text!r}: the value is not JSON ({error})") from None
     return key, value
 
 

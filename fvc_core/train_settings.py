@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 OPTIMIZERS = ("adam", "adamw")
+FRAME_FITS = ("crop", "letterbox")  # fvc_assets.train.frames
 LR_SCHEDULES = ("constant", "cosine")
 
 
@@ -27,12 +28,20 @@ class TrainSettings:
     frames: int = 8  # frames per clip (SlowFast: slowfast_frames)
     slowfast_frames: int = 32  # SlowFast's fast path; its slow path sees slowfast_frames / slowfast_alpha
     slowfast_alpha: int = 4
-    image_size: int = 256  # square input: frames letterboxed to image_size x image_size
+    image_size: int = 256  # square input: frames fitted to image_size x image_size
+    # crop (shorter side to the square, the longer cut, centred) | letterbox (longer side, black bars): the
+    # bars show each video's aspect ratio, which networks learnt on few videos (docs/pipeline.md)
+    frame_fit: str = "crop"
+    # Each training clip turned by a random one of the square's 8 flips and quarter turns (the same for all
+    # its frames); the traces have no orientation, the scenes' layouts do.
+    flip_augment: bool = True
     epochs: int = 10
     batch_size: int = 8
     grad_accum_steps: int = 2
     optimizer: str = "adam"  # adam (L2 weight decay) | adamw (decoupled)
     lr: float = 1e-4
+    # model name -> its own learning rate (others: lr); transformers from random weights want a lower one
+    lr_by_model: dict[str, float] = field(default_factory=dict)
     weight_decay: float = 1e-4
     lr_schedule: str = "constant"  # constant | cosine (to 0 over all optimizer steps, after the warm-up)
     warmup_steps: int = 0  # optimizer steps of linear warm-up (either schedule)
@@ -57,6 +66,8 @@ class TrainSettings:
             raise ValueError(f"optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule {self.lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}")
+        if self.frame_fit not in FRAME_FITS:
+            raise ValueError(f"frame_fit {self.frame_fit!r}: use one of {', '.join(FRAME_FITS)}")
 
     @classmethod
     def from_saved(cls, saved: dict) -> "TrainSettings":
@@ -64,10 +75,15 @@ class TrainSettings:
         from dataclasses import fields
 
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in saved.items() if k in known})
+        # Models saved before these settings existed saw letterboxed, unflipped frames.
+        earlier = {"frame_fit": "letterbox", "flip_augment": False}
+        return cls(**{**earlier, **{k: v for k, v in saved.items() if k in known}})
 
     def weights_path(self, model: str) -> str:
         return self.weights_paths.get(model, "")
+
+    def learning_rate(self, model: str) -> float:
+        return self.lr_by_model.get(model, self.lr)
 
     def fingerprint(self) -> str:
         """Identifies a checkpoint's settings: resume only into the same settings."""

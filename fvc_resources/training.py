@@ -30,11 +30,17 @@ class TrainingResource(dg.ConfigurableResource):
     slowfast_frames: int | None = Field(default=None, description="SlowFast's fast-path frames per clip")
     slowfast_alpha: int | None = Field(default=None, description="fast / slow frame ratio of SlowFast")
     image_size: int | None = None
+    frame_fit: str | None = Field(default=None, description="crop (the default: the shorter side to the square, "
+                                                            "centred) | letterbox (black bars)")
+    flip_augment: bool | None = Field(default=None, description="random flips and quarter turns of each "
+                                                                "training clip")
     epochs: int | None = None
     batch_size: int | None = None
     grad_accum_steps: int | None = None
     optimizer: str | None = Field(default=None, description="adam (the default) | adamw")
     lr: float | None = None
+    lr_by_model: dict[str, float] | None = Field(
+        default=None, description="model name -> its own learning rate (the others use lr)")
     weight_decay: float | None = None
     lr_schedule: str | None = Field(default=None, description="constant | cosine")
     warmup_steps: int | None = Field(default=None, description="optimizer steps of linear warm-up")

@@ -146,9 +146,13 @@ def test_the_benchmark_overrides_named_settings_only():
 
     from fvc_resources.training import TrainingResource
 
-    overrides = dict(map(setting_override, ("epochs=30", "weight_decay=0.05", "optimizer=adamw")))
+    overrides = dict(map(setting_override, ("epochs=30", "weight_decay=0.05", "optimizer=adamw",
+                                            'lr_by_model={"x3d": 0.002}')))
     settings = TrainingResource(profile="demo", **overrides).settings()
     assert (settings.epochs, settings.weight_decay, settings.optimizer) == (30, 0.05, "adamw")
+    assert settings.learning_rate("x3d") == 0.002
     for wrong in ("epoch=30", "epochs"):
         with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
             setting_override(wrong)
+    with pytest.raises(argparse.ArgumentTypeError, match="not JSON"):
+        setting_override("lr_by_model={x3d: 1}")

@@ -131,12 +131,21 @@ def test_adam_by_default_adamw_on_request():
     import torch
 
     net = torch.nn.Linear(3, 1)
-    assert type(make_optimizer(net, FULL)) is torch.optim.Adam
-    adamw = make_optimizer(net, dataclasses.replace(FULL, optimizer="adamw"))
+    assert type(make_optimizer(net, FULL, "x3d")) is torch.optim.Adam
+    adamw = make_optimizer(net, dataclasses.replace(FULL, optimizer="adamw"), "x3d")
     assert type(adamw) is torch.optim.AdamW and adamw.param_groups[0]["weight_decay"] == 1e-4
     assert (FULL.lr, FULL.weight_decay) == (1e-4, 1e-4)
     with pytest.raises(ValueError, match="optimizer 'sgd'"):
         dataclasses.replace(FULL, optimizer="sgd")
+
+
+def test_a_model_can_have_its_own_learning_rate():
+    import torch
+
+    settings = dataclasses.replace(FULL, lr=1e-3, lr_by_model={"vit_gru": 3e-4})
+    net = torch.nn.Linear(3, 1)
+    assert make_optimizer(net, settings, "vit_gru").param_groups[0]["lr"] == 3e-4
+    assert make_optimizer(net, settings, "x3d").param_groups[0]["lr"] == 1e-3
 
 
 def test_cosine_schedule_with_warm_up():

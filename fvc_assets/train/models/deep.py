@@ -16,8 +16,10 @@ metric history with real timestamps, and the step's log). A network whose
 logits all agree, or whose gradients vanish, shows it there and in
 ``fold_results``' collapse check.
 
-Inputs are uint8 letterboxed frames; each network normalises them with the
-mean and std its weights were trained with (``normalisation``).
+Inputs are uint8 frames fitted to a square (``frame_fit``: cropped or
+letterboxed); each training clip is turned by a random one of the square's
+eight flips and quarter turns (``flip_augment``); each network normalises its
+input with the mean and std its weights were trained with (``normalisation``).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def training_clips(train: pl.DataFrame, per_video: int, seed: int) -> pl.DataFra
 
 
 # Bump when a network, its inputs or the training loop change, so old checkpoints are not resumed into new code.
-CODE_VERSION = "2"  # 2: letterboxed inputs, specified heads, Adam, diagnostics
+CODE_VERSION = "3"  # 2: letterboxed inputs, specified heads, Adam, diagnostics; 3: frame_fit, flip_augment
 
 
 def data_fingerprint(dataset: "FrameDataset") -> str:
@@ -123,6 +125,26 @@ def balanced_batches(labels: np.ndarray, batch_size: int, generator) -> list[lis
     return batches
 
 
+def random_flips(x, generator):
+    """(B, T, C, S, S) -> each clip flipped and turned by a random one of the square's 8 symmetries (the
+    same for all its frames: a flip never changes between the frames of a clip)."""
+    import torch
+
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"flips need square frames, not {tuple(x.shape[-2:])}")
+    ops = torch.randint(0, 8, (x.shape[0],), generator=generator).tolist()
+    out = []
+    for clip, op in zip(x, ops):
+        if op & 1:
+            clip = clip.flip(-1)
+        if op & 2:
+            clip = clip.flip(-2)
+        if op & 4:
+            clip = clip.transpose(-1, -2)
+        out.append(clip)
+    return torch.stack(out)
+
+
 def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
     """Multiplier of the base learning rate at optimizer step ``step`` (0-based)."""
     if warmup_steps and step < warmup_steps:
@@ -133,12 +155,12 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> 
     return 1.0
 
 
-def make_optimizer(net, settings: TrainSettings):
+def make_optimizer(net, settings: TrainSettings, model: str):
     import torch
 
     params = [p for p in net.parameters() if p.requires_grad]
     kind = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
-    return kind(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    return kind(params, lr=settings.learning_rate(model), weight_decay=settings.weight_decay)
 
 
 class Diagnostics:
@@ -214,7 +236,8 @@ class DeepModel:
     def _dataset(self, clips: pl.DataFrame, context: FitContext) -> FrameDataset:
         s = self.settings
         files = [
-            clip_frames(context.frames_cache, clip_id, context.root / path, self.frame_count, s.image_size)
+            clip_frames(context.frames_cache, clip_id, context.root / path, self.frame_count, s.image_size,
+                        fit=s.frame_fit)
             for clip_id, path in clips.select("clip_id", "scaled_path").iter_rows()
         ]
         return FrameDataset(files, (clips["label"] == "fake").cast(pl.Int64).to_numpy())
@@ -238,11 +261,13 @@ class DeepModel:
         parameters = sum(p.numel() for p in self.net.parameters())
         trainable = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
         context.log(f"{self.name}: {parameters:,} parameters, {trainable:,} trainable; {len(dataset)} training "
-                    f"clips of {self.frame_count} frames at {s.image_size} px (letterboxed)")
-        optimizer = make_optimizer(self.net, s)
+                    f"clips of {self.frame_count} frames at {s.image_size} px ({s.frame_fit}"
+                    f"{', random flips' if s.flip_augment else ''})")
+        optimizer = make_optimizer(self.net, s, self.name)
         use_amp = device == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         generator = torch.Generator().manual_seed(s.seed)
+        flips = torch.Generator()
         if s.balanced_sampler:
             loader = None
             batches_per_epoch = math.ceil(len(dataset) / s.batch_size)
@@ -269,6 +294,7 @@ class DeepModel:
         for epoch in range(start_epoch, s.epochs):
             # The same batches and dropout masks whether or not this epoch was resumed.
             generator.manual_seed(s.seed + epoch)
+            flips.manual_seed(s.seed + 7919 * (epoch + 1))
             torch.manual_seed(s.seed + epoch)
             if loader is None:
                 batches = ((torch.stack([dataset[i][0] for i in b]), torch.tensor(labels[b], dtype=torch.float32))
@@ -279,6 +305,8 @@ class DeepModel:
             optimizer.zero_grad(set_to_none=True)
             epoch_window, step_window = Diagnostics(), Diagnostics()
             for batch_index, (x, y) in enumerate(batches):
+                if s.flip_augment:
+                    x = random_flips(x, flips)
                 x, y = x.to(device, non_blocking=True), y.to(device)
                 with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
                     logits = self.forward(self.prepare(x))
