@@ -1,6 +1,6 @@
 """Does every model learn what its input shows? Held-out ROC-AUC against a control, per model.
 
-    .venv/bin/python -m benchmarks.learnability [--data DIR] [--videos 48] [--models a,b] [--profile demo]
+    .venv/bin/python -m benchmarks.learnability [--data DIR] [--videos 144] [--models a,b] [--profile demo]
                                                 [--set epochs=30 --set optimizer=adamw ...]
 
 Without ``--data`` it writes a demo corpus of the families visible at the frame
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="benchmarks.learnability")
     parser.add_argument("--data", type=Path, help="a data root with catalog/ (default: build one)")
-    parser.add_argument("--videos", type=int, default=48)
+    parser.add_argument("--videos", type=int, default=144)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--profile", default="demo")

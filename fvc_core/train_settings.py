@@ -94,30 +94,36 @@ class TrainSettings:
 
 
 # `make demo` on 2 CPU cores: the specified heads on small backbones (ViT-Tiny with 8-px patches and 4 blocks,
-# SlowFast-R18 at half width with 8 frames, X3D at width/depth 1), 32 px letterboxed, 4 frames, 1 augmented clip
-# per training video, 6 epochs at lr 1e-3 from random weights. Sized for the time to result (benchmarks.time_to_result): at 64 px, 10 epochs and
-# 2 augmented clips the frame models alone took longer than the whole 10-minute goal. What each network learns
-# at these sizes is benchmarks.learnability's table (docs/pipeline.md); not every one reaches its goal yet.
-# lr 1e-4 is a fine-tuning rate for pretrained weights; from random weights in 1 epoch no network left chance.
+# SlowFast-R18 at half width with 8 frames, X3D at width/depth 1), 32 px cropped, 4 frames, 1 augmented clip
+# per training video, 6 epochs from random weights. Sized for the time to result (benchmarks.time_to_result): at
+# 64 px, 10 epochs and 2 augmented clips the frame models alone took longer than the whole 10-minute goal.
+# AdamW (weight decay 0.05), 10 warm-up steps, cosine decay; a learning rate per family, each the best of those
+# tried on benchmarks.learnability's corpus (docs/pipeline.md, "The demo profile"): the CNNs 3e-3 (x3d 1e-2),
+# the ViTs 3e-4. At lr 1e-3 for all the 3D CNNs underfitted in 6 epochs and the ViTs hardly left their
+# starting loss; lr 1e-4 is a fine-tuning rate for pretrained weights.
 # Inner folds for the feature models only: a frame model's four inner fits would cost four times its own.
 # ViT-Tiny's own 16-px patches cut a 32-px frame into 4 tokens; 8-px patches give 16, and 4 of its 12 blocks
-# cost a quarter less per batch than the 12 on 4 tokens (docs/pipeline.md, "The demo profile").
+# cost a quarter less per batch than the 12 on 4 tokens.
 DEMO_SETTINGS = TrainSettings(
     backbone="vit_tiny_patch16_224", vit_patch_size=8, vit_depth=4, frames=4, slowfast_frames=8, slowfast_alpha=2,
-    image_size=32, epochs=6, lr=1e-3,
+    image_size=32, epochs=6, optimizer="adamw", weight_decay=0.05, lr_schedule="cosine", warmup_steps=10,
+    lr=3e-3, lr_by_model={"x3d": 1e-2, "vit_gru": 1e-4, "vit_transformer": 1e-4},
     batch_size=8, grad_accum_steps=1, model_depth=18, slowfast_width_factor=0.5, x3d_width_factor=1.0,
     x3d_depth_factor=1.0, max_augmented_per_video=1, threads=0, log_every_steps=10, inner_folds_frame_models=False,
 )
-# The demo's networks for one epoch at lr 1e-4: shows that every step runs, learns nothing. For pipeline tests.
-SMOKE_SETTINGS = replace(DEMO_SETTINGS, epochs=1, lr=1e-4, inner_folds_frame_models=True)
-# The specified sizes, for a GPU node: ViT-B/16, SlowFast-R50 (32 frames, slow path 8), X3D-M, 256 px letterboxed, 10 epochs.
+# The demo's networks for one epoch at lr 1e-4 with Adam: shows that every step runs, learns nothing. For
+# pipeline tests.
+SMOKE_SETTINGS = replace(DEMO_SETTINGS, epochs=1, optimizer="adam", weight_decay=1e-4, lr_schedule="constant",
+                         warmup_steps=0, lr=1e-4, lr_by_model={}, inner_folds_frame_models=True)
+# The specified sizes, for a GPU node: ViT-B/16, SlowFast-R50 (32 frames, slow path 8), X3D-M, 256 px cropped, 10 epochs,
+# Adam at lr 1e-4 (fine-tuning pretrained weights).
 FULL_SETTINGS = TrainSettings(pretrained=True)
 PROFILES = {"demo": DEMO_SETTINGS, "smoke": SMOKE_SETTINGS, "full": FULL_SETTINGS}
 # What each profile is, in a line for the UI beside every trained model.
 PROFILE_NOTES = {
     "demo": "demo: the specified heads on small backbones (ViT-Tiny with 8-px patches and 4 blocks, SlowFast-R18 "
-            "at half width, X3D at width 1), 32 px, 6 epochs at lr 1e-3 from random weights, sized for make demo's "
-            "time; what each learns: benchmarks.learnability",
+            "at half width, X3D at width 1), 32 px cropped, 6 epochs with AdamW and a learning rate per family from "
+            "random weights, sized for make demo's time; what each learns: benchmarks.learnability",
     "smoke": "smoke: the demo's networks for 1 epoch at lr 1e-4: shows the pipeline runs, not what it can learn",
-    "full": "full: the specified models (ViT-B/16, SlowFast-R50, X3D-M), 256 px letterboxed, 10 epochs",
+    "full": "full: the specified models (ViT-B/16, SlowFast-R50, X3D-M), 256 px cropped, 10 epochs",
 }

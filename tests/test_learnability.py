@@ -23,11 +23,17 @@ from fvc_resources.video import write_clip
 from tests.conftest import WORKER_THREADS
 
 N_FOLDS = 2
-# Small inputs, enough steps for an obvious trace; every family keeps its own architecture.
-# SlowFast at its published width: at the demo's half width it scored 0.72 here in one suite run (0.8 needed).
+# Small inputs, enough steps for an obvious trace; every family keeps its own architecture and the demo's
+# optimizer and learning rate per family (3 warm-up steps of about 30; Adam at lr 1e-3 for all let a ViT
+# diverge here). SlowFast at its published width: at the demo's half width it scored 0.72 here in one suite run
+# (0.8 needed). Letterboxed frames, with the random flips: on these 20 clips SlowFast learnt the disc
+# letterboxed (0.82-1.0) but not cropped (0.56-0.76 over optimizers, lr, epochs and batch size; cropped, the
+# disc covers a third of the frame, letterboxed a fifth; not understood yet), while on the learnability
+# corpus it learns from cropped frames (docs/pipeline.md). What this probe checks, that labels and frames stay
+# paired, does not depend on the fit; tests/test_frame_inputs.py checks the crop.
 PROBE = dataclasses.replace(DEMO_SETTINGS, frames=4, slowfast_frames=8, slowfast_alpha=2, image_size=32, epochs=6,
-                            batch_size=4, lr=1e-3, inner_folds=False, device="cpu", threads=WORKER_THREADS,
-                            slowfast_width_factor=1.0)
+                            batch_size=4, warmup_steps=3, frame_fit="letterbox", inner_folds=False, device="cpu",
+                            threads=WORKER_THREADS, slowfast_width_factor=1.0)
 # The default frame models: a per-frame CNN, ViT + GRU, ViT + Transformer, and two 3D CNNs (the extras,
 # r2plus1d and i3d, are 3D CNNs too, and cost more here than these five together).
 FAMILIES = ["naive_cnn", "vit_gru", "vit_transformer", "slowfast", "x3d"]

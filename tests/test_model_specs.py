@@ -1,11 +1,12 @@
-"""The networks as specified, built at full size with random weights; letterboxed inputs; the optimizer options."""
+"""The networks as specified, built at full size with random weights; their inputs; the optimizer options."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-from fvc_assets.train.models.deep import IMAGENET_MEAN, KINETICS_MEAN, balanced_batches, lr_factor, make_optimizer
+from fvc_assets.train.models.deep import (IMAGENET_MEAN, KINETICS_MEAN, balanced_batches, lr_factor, make_optimizer,
+                                          training_clips)
 from fvc_assets.train.models.registry import build_model
 from fvc_core.train_settings import DEMO_SETTINGS, FULL_SETTINGS
 
@@ -166,3 +167,21 @@ def test_balanced_batches_are_half_real_half_fake():
         assert int(labels[batch].sum()) == 4 and len(batch) == 8
     again = balanced_batches(labels, 8, torch.Generator().manual_seed(0))
     assert batches == again
+
+
+def test_training_clips_take_the_originals_and_up_to_n_augmented_clips_per_video():
+    import polars as pl
+
+    train = pl.DataFrame({
+        "video_id": [v for v in ("a", "b") for _ in range(4)],
+        "clip_id": [f"{v}_{i}" for v in ("a", "b") for i in range(4)],
+        "augmentation": ["original", "blur", "crop", "noise"] * 2,
+        "scaled_path": [f"{v}_{i}.mp4" for v in ("a", "b") for i in range(4)],
+    })
+    for per_video in (0, 1, 3, 5):
+        clips = training_clips(train, per_video, seed=0)
+        assert clips["scaled_path"].null_count() == 0
+        assert clips.filter(pl.col("augmentation") == "original")["video_id"].to_list() == ["a", "b"]
+        counts = clips.filter(pl.col("augmentation") != "original")["video_id"].value_counts()
+        assert dict(counts.iter_rows()) == ({} if per_video == 0 else {"a": min(per_video, 3), "b": min(per_video, 3)})
+    assert training_clips(train, 1, seed=0).equals(training_clips(train, 1, seed=0))

@@ -68,7 +68,9 @@ def training_clips(train: pl.DataFrame, per_video: int, seed: int) -> pl.DataFra
     augmented = train.filter(pl.col("augmentation") != "original").with_columns(
         pl.concat_str(pl.lit(str(seed)), pl.col("clip_id")).hash(seed=seed).alias("_order")
     )
-    chosen = augmented.sort("_order").group_by("video_id", maintain_order=True).head(per_video).drop("_order")
+    # A rank filter, not group_by().head(): head(0) gives each group one row of nulls.
+    chosen = (augmented.sort("_order").filter(pl.int_range(pl.len()).over("video_id") < per_video)
+              .drop("_order"))
     return pl.concat([originals, chosen.select(originals.columns)]).sort("clip_id")
 
 
