@@ -11,6 +11,13 @@ FRAME_FITS = ("crop", "letterbox")  # fvc_assets.train.frames
 LR_SCHEDULES = ("constant", "cosine")
 
 
+def check_frame_fit(fit: str) -> str:
+    """``fit`` if it is one of ``FRAME_FITS`` (the settings and the frame cache both ask)."""
+    if fit not in FRAME_FITS:
+        raise ValueError(f"frame_fit {fit!r}: use one of {', '.join(FRAME_FITS)}")
+    return fit
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     seed: int = 0
@@ -66,8 +73,7 @@ class TrainSettings:
             raise ValueError(f"optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule {self.lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}")
-        if self.frame_fit not in FRAME_FITS:
-            raise ValueError(f"frame_fit {self.frame_fit!r}: use one of {', '.join(FRAME_FITS)}")
+        check_frame_fit(self.frame_fit)
 
     @classmethod
     def from_saved(cls, saved: dict) -> "TrainSettings":
@@ -99,7 +105,7 @@ class TrainSettings:
 # 64 px, 10 epochs and 2 augmented clips the frame models alone took longer than the whole 10-minute goal.
 # AdamW (weight decay 0.05), 10 warm-up steps, cosine decay; a learning rate per family, each the best of those
 # tried on benchmarks.learnability's corpus (docs/pipeline.md, "The demo profile"): the CNNs 3e-3 (x3d 1e-2),
-# the ViTs 3e-4. At lr 1e-3 for all the 3D CNNs underfitted in 6 epochs and the ViTs hardly left their
+# the ViTs 1e-4. At lr 1e-3 for all the 3D CNNs underfitted in 6 epochs and the ViTs hardly left their
 # starting loss; lr 1e-4 is a fine-tuning rate for pretrained weights.
 # Inner folds for the feature models only: a frame model's four inner fits would cost four times its own.
 # ViT-Tiny's own 16-px patches cut a 32-px frame into 4 tokens; 8-px patches give 16, and 4 of its 12 blocks

@@ -22,9 +22,14 @@ def square_clip(path, width, height, side):
     return path
 
 
+def bright_rows_cols(image):
+    """Indices of the rows and of the columns that hold a bright (white square) pixel."""
+    bright = image[..., 0] > 200
+    return np.flatnonzero(bright.any(axis=1)), np.flatnonzero(bright.any(axis=0))
+
+
 def bright_box(image):
-    rows = np.flatnonzero((image[..., 0] > 200).any(axis=1))
-    cols = np.flatnonzero((image[..., 0] > 200).any(axis=0))
+    rows, cols = bright_rows_cols(image)
     return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
 
 
@@ -68,8 +73,7 @@ def test_a_crop_keeps_the_square_square_and_has_no_padding(tmp_path, width, heig
     box_h, box_w = bright_box(frames[0])
     assert abs(box_h - box_w) <= 1, f"the square became {box_w}x{box_h}: resampled anisotropically"
     assert box_h == pytest.approx(100 * SIZE / min(width, height), abs=1.5)  # the shorter side fills the square
-    rows = np.flatnonzero((frames[0][..., 0] > 200).any(axis=1))
-    cols = np.flatnonzero((frames[0][..., 0] > 200).any(axis=0))
+    rows, cols = bright_rows_cols(frames[0])
     assert abs((rows[0] + rows[-1]) / 2 - (SIZE - 1) / 2) <= 1 and abs((cols[0] + cols[-1]) / 2 - (SIZE - 1) / 2) <= 1
     assert frames.min() > 50  # no black bars: every pixel is the clip's
 

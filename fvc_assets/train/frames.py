@@ -2,7 +2,7 @@
 
 Every clip becomes a ``size x size`` square with one scale factor for both axes
 (a stretched square would turn each video's aspect ratio into a distortion a
-network could learn instead of the manipulation). Two fits (``FRAME_FITS``):
+network could learn instead of the manipulation). Two fits (``fvc_core.train_settings.FRAME_FITS``):
 
 - ``crop``: the shorter side scaled to ``size`` and the longer side cut to it,
   centred. No padding; a wide or tall video loses its sides.
@@ -24,23 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-from fvc_core.train_settings import FRAME_FITS
+from fvc_core.train_settings import check_frame_fit
 from fvc_resources.atomic import atomic_path
 from fvc_resources.video import probe, sample_frames
 
 CACHE_LAYOUTS = {"letterbox": "lb1", "crop": "cc1"}  # folder suffix per fit (npz with padding)
 
 
-def check_fit(fit: str) -> str:
-    if fit not in FRAME_FITS:
-        raise ValueError(f"frame_fit {fit!r}: use one of {', '.join(FRAME_FITS)}")
-    return fit
-
-
 def cache_file(cache_dir: Path, clip_id: str, clip_path: Path, frames: int, size: int, *, fit: str) -> Path:
     stat = clip_path.stat()
     stamp = hashlib.sha256(f"{clip_path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    return cache_dir / f"{frames}x{size}-{CACHE_LAYOUTS[check_fit(fit)]}" / f"{clip_id}-{stamp}.npz"
+    return cache_dir / f"{frames}x{size}-{CACHE_LAYOUTS[check_frame_fit(fit)]}" / f"{clip_id}-{stamp}.npz"
 
 
 def letterbox_geometry(width: int, height: int, size: int) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
@@ -69,7 +63,7 @@ def decode_clip_frames(clip_path: Path, frames: int, size: int, *,
                        fit: str) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """((frames, size, size, 3) uint8 fitted to the square, padding); a clip with fewer frames repeats its
     last one."""
-    check_fit(fit)
+    check_frame_fit(fit)
     facts = probe(clip_path)
     width, height = (facts.height, facts.width) if facts.rotation in (90, 270) else (facts.width, facts.height)
     if fit == "crop":
