@@ -14,7 +14,12 @@ References, measured in the same run, each in a fresh process:
   stage 3's `scale_clip` over the 11 clips, stage 4's features over the 11 scaled clips;
 - ffmpeg: one `ffmpeg -i SRC -c:v libx264 -preset veryfast -crf 18 -x264-params mbtree=0` for
   stage 1 (which writes 11 clips: the ratio is 11 x ffmpeg's time over the step's), eleven
-  `ffmpeg -i CLIP -vf scale=256:-2:flags=area ...` for stage 3.
+  `ffmpeg -i CLIP -vf scale=256:-2:flags=area ...` for stage 3;
+- stage 1's encoder floor: the same ffmpeg re-encode run on each of the 11 clips the step wrote
+  (noise makes x264 work several times harder than on the source: what no stage 1 can go below);
+- stage 1's memory floor, each in a fresh process: the code location loaded (what a run worker
+  holds before its first step), the clip table's pandera schema, and one and two clips in flight
+  (decoder, transform and x264 encoder at the source's size), against ffmpeg's own re-encode.
 And per video, the whole `fvc run` and the largest step's peak RSS (its run worker's own VmHWM, from
 `cost/peak_rss_mb`: a run worker is not a waited-for child of `fvc run`, so rusage would miss it).
 """
@@ -100,18 +105,59 @@ def _kernel_one(what: str, spec: str) -> dict:
     return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, "peak_mb": peak_mb()}
 
 
+def _memory_one(spec: str, clips: int) -> dict:
+    """Peak RSS of a fresh process that loads the code location, then (clips = -1) the clip table's
+    schema, or (clips >= 1) writes that many of stage 1's clips side by side (90 frames each)."""
+    import fvc_assets.definitions  # noqa: F401  (what a run worker holds before its first step)
+
+    loaded = peak_mb()
+    if clips < 0:
+        from fvc_assets.augment.schema import ClipTable  # noqa: F401
+    elif clips > 0:
+        from fvc_assets.augment.clips import ENCODING_ORDER, augment_video
+        from fvc_resources.video import probe
+
+        source = json.loads(spec)["source"]
+        # The original (always written) and the costliest augmentations, which stage 1 starts first.
+        indices = (ENCODING_ORDER[-1], *ENCODING_ORDER[:clips - 1])
+        with tempfile.TemporaryDirectory() as out:
+            augment_video(source, Path(out), video_id="m", label="real", dup_group="g", fps=probe(source).fps,
+                          max_frames=90, at_once=clips, indices=indices)
+    return {"loaded_mb": loaded, "peak_mb": peak_mb()}
+
+
 def one(what: str, arg: str, n: int) -> dict:
-    return _kernel_one(what, arg)
+    return _memory_one(arg, n) if what == "memory" else _kernel_one(what, arg)
+
+
+def memory_floor(spec: str, encode_peak_mb: float) -> list[list[str]]:
+    """Stage 1's resident memory, component by component (see _memory_one), in fresh processes."""
+    base = in_subprocess("benchmarks.steps", "memory", spec, "0")
+    schema = in_subprocess("benchmarks.steps", "memory", spec, "-1")
+    one_clip = in_subprocess("benchmarks.steps", "memory", spec, "1")
+    two_clips = in_subprocess("benchmarks.steps", "memory", spec, "2")
+    loaded = base["peak_mb"]
+    return [["code location loaded (a run worker before its first step)", f"{loaded:.0f}", ""],
+            ["+ the clip table's pandera schema (loaded after the clips are written)",
+             f"{schema['peak_mb']:.0f}", f"{schema['peak_mb'] - loaded:+.0f}"],
+            ["+ one clip in flight (decoder, transform, x264)", f"{one_clip['peak_mb']:.0f}",
+             f"{one_clip['peak_mb'] - loaded:+.0f}"],
+            ["+ two clips in flight (stage 1's default on 2 cores at 1080p)", f"{two_clips['peak_mb']:.0f}",
+             f"{two_clips['peak_mb'] - loaded:+.0f}"],
+            ["ffmpeg's own re-encode of the source (whole process)", f"{encode_peak_mb:.0f}", ""]]
 
 
 def ffmpeg_references(source: Path, clips: list[Path]) -> dict[str, float]:
+    quiet = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i"]
     with tempfile.TemporaryDirectory() as tmp:
-        encode = timed_command(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(source), *X264,
-                                str(Path(tmp) / "ref.mp4")])["seconds"]
-        scales = sum(timed_command(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(clip), "-vf",
-                                    "scale=256:-2:flags=area", *X264, str(Path(tmp) / "scaled.mp4")])["seconds"]
+        encode = timed_command([*quiet, str(source), *X264, str(Path(tmp) / "ref.mp4")])
+        on_clips = sum(timed_command([*quiet, str(clip), *X264, str(Path(tmp) / "ref.mp4")])["seconds"]
+                       for clip in clips)
+        scales = sum(timed_command([*quiet, str(clip), "-vf", "scale=256:-2:flags=area", *X264,
+                                    str(Path(tmp) / "scaled.mp4")])["seconds"]
                      for clip in clips)
-    return {"augmented_videos": 11 * encode, "scaled_videos": scales, "encode": encode}
+    return {"augmented_videos": 11 * encode["seconds"], "scaled_videos": scales, "encode": encode["seconds"],
+            "encode_peak_mb": encode["peak_mb"], "encode_own_clips": on_clips}
 
 
 def run_one(name: str, video: Path, base: Path) -> tuple[list[list[str]], dict]:
@@ -134,6 +180,7 @@ def run_one(name: str, video: Path, base: Path) -> tuple[list[list[str]], dict]:
                for step, stage in (("augmented_videos", "stage1"), ("handcrafted_features", "stage2"),
                                    ("scaled_videos", "stage3"), ("scaled_features", "stage4"))}
     references = ffmpeg_references(video, sorted((data / "videos" / key / "clips").glob("*.mp4")))
+    memory = memory_floor(spec, references["encode_peak_mb"])
     rows = []
     for step in STEPS:
         record = steps.get(step, {})
@@ -147,28 +194,38 @@ def run_one(name: str, video: Path, base: Path) -> tuple[list[list[str]], dict]:
                      f"{reference:.1f}" if reference else "", f"{reference / wall:.2f}" if reference and wall else "",
                      f"{cost.get('cost/peak_rss_mb', 0):.0f}"])
     peak = max(record.get("cost", {}).get("cost/peak_rss_mb", 0) for record in steps.values())
-    return rows, {"whole_s": whole, "peak_mb": peak, "encode_s": references["encode"]}
+    stage1 = steps.get("augmented_videos", {})
+    stage1_wall = stage1.get("end", 0.0) - stage1.get("start", 0.0)
+    return rows, {"whole_s": whole, "peak_mb": peak, "encode_s": references["encode"],
+                  "own_clips_s": references["encode_own_clips"], "stage1_wall": stage1_wall, "memory": memory}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="benchmarks.steps")
     parser.add_argument("--sizes", default=",".join(SIZES), help=f"comma separated, of {', '.join(SIZES)}")
     args = parser.parse_args(sys.argv[1:])
-    rows, runs = [], []
+    rows, runs, memory = [], [], []
     with tempfile.TemporaryDirectory(prefix="fvc-bench-steps-") as scratch:
         for name in args.sizes.split(","):
             size, seconds, bitrate = SIZES[name]
             video = make_video(name, size, seconds, bitrate)
             found, run = run_one(name, video, Path(scratch))
             rows += found
-            runs.append([name, f"{run['whole_s']:.1f}", f"{run['peak_mb']:.0f}", f"{run['encode_s']:.1f}"])
+            runs.append([name, f"{run['whole_s']:.1f}", f"{run['peak_mb']:.0f}", f"{run['encode_s']:.1f}",
+                         f"{run['own_clips_s']:.1f}", f"{11 * run['encode_s'] / run['own_clips_s']:.2f}",
+                         f"{run['own_clips_s'] / run['stage1_wall']:.2f}" if run["stage1_wall"] else ""])
+            memory += [[f"{name}: {what}", *cells] for what, *cells in run["memory"]]
     print("Each per-video step inside `fvc run --skip-training` (wall s; phases as wall/CPU s), against its kernel "
           "alone and ffmpeg (ratios: reference time / step wall; goals: >= 0.9 x kernel, stage 1 >= 0.75 x "
           "11 ffmpeg encodes, letterbox >= 0.95 x 11 ffmpeg scales)\n")
     print_table(["video, step", "wall", "CPU", *PHASES, "kernel s", "x kernel", "ffmpeg s", "x ffmpeg",
                  "peak MB"], rows)
     print("\nThe whole `fvc run` (start to end) and its largest step's peak RSS (goal <= 400 MB)\n")
-    print_table(["video", "fvc run s", "largest step peak RSS MB", "one ffmpeg encode s"], runs)
+    print_table(["video", "fvc run s", "largest step peak RSS MB", "one ffmpeg encode s",
+                 "ffmpeg on stage 1's 11 clips s", "stage 1 goal reachable (11 x encode / that)",
+                 "stage 1 x that"], runs)
+    print("\nStage 1's memory, component by component (peak RSS MB of a fresh process; goal <= 400 MB)\n")
+    print_table(["video: process", "peak MB", "vs code location"], memory)
 
 
 if __name__ == "__main__":

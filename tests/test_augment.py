@@ -9,7 +9,8 @@ import pytest
 from fvc_assets.augment.clips import CLIPS_PER_VIDEO, augment_video, encoders_at_once
 from fvc_assets.augment.schema import ClipTable
 from fvc_assets.augment.transforms import AUGMENTATIONS, build_transform, clip_seed
-from fvc_resources.video import VideoError, probe
+from fvc_assets.ingest.preview import fit_tile
+from fvc_resources.video import VideoError, iter_chunks, probe
 from tests.conftest import encode_video, ffmpeg, synthetic_frames
 
 CHUNK = np.stack(list(synthetic_frames(6, 96, 64, seed=1)))
@@ -67,6 +68,23 @@ def test_augment_video_writes_eleven_clips_with_lineage(tmp_path):
     assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == sorted(
         f"{name}.mp4" for name in ["original", *AUGMENTATIONS]
     ), "no temp files left behind"
+
+
+def test_previews_are_each_clips_middle_frame_taken_while_writing(tmp_path):
+    source = encode_video(tmp_path / "src.mp4", frames=21, width=320, height=180, fps=20)
+    previews: dict = {}
+    rows = augment_video(source, tmp_path / "clips", video_id="src", label="real", dup_group="g", fps=20.0,
+                         path_root=tmp_path, previews=previews)
+    assert sorted(previews) == list(range(-1, 10))
+    for row in rows:
+        preview = previews[row["augmentation_idx"]]
+        assert preview.shape == (90, 160, 3) and preview.dtype == np.uint8
+        # The written clip decoded again: its frame 10 of 21 is the nearest to the preview (the encoder's loss aside).
+        decoded = list(iter_chunks(tmp_path / row["path"], 32))[0]
+        gaps = [np.abs(fit_tile(frame).astype(int) - preview).mean() for frame in decoded]
+        assert int(np.argmin(gaps)) == 10 and gaps[10] < 6, (row["augmentation"], gaps)
+    flipped = previews[AUGMENTATIONS.index("horizontal_flip")]
+    assert np.abs(flipped.astype(int) - previews[-1]).mean() > 10, "each clip's own frame, not the original's"
 
 
 def test_frame_cap_rotation_and_odd_sizes(tmp_path):

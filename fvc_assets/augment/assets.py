@@ -17,7 +17,7 @@ from fvc_assets.steps.table_metadata import table_metadata
 from fvc_core.step_cost import phase
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
-from fvc_resources.video import VideoError, probe, sample_frames
+from fvc_resources.video import VideoError, probe
 
 CLIPS_COMPLETE = "clips_complete"
 SOURCE_DECODED = "source_decoded_whole"
@@ -113,6 +113,7 @@ def augmented_videos(
     with phase("tables"):
         raw = pl.read_parquet(require_upstream(storage.raw_video_path(key), "raw_videos", key)).row(0, named=True)
     started = time.perf_counter()
+    previews: dict = {}
     try:
         with phase("kernel"):
             rows = augment_video(
@@ -127,6 +128,7 @@ def augmented_videos(
                 memory_mb=config.clips_memory_mb,
                 path_root=storage.root,
                 log=context.log.info,
+                previews=previews,
             )
     except VideoError as error:
         raise video_failure(error) from error
@@ -140,8 +142,8 @@ def augmented_videos(
         write_parquet_atomic(storage.clip_table_path(key), table)
         metadata = table_metadata(table)
     with phase("previews"):
-        frames = [next(iter(sample_frames(storage.root / r["path"], 1)), None) for r in rows]
-        sheet = contact_sheet([f.image for f in frames if f], [r["augmentation"] for r, f in zip(rows, frames) if f])
+        # Each clip's middle frame, kept while it was written: no clip is decoded again for the sheet.
+        sheet = contact_sheet([previews[r["augmentation_idx"]] for r in rows], [r["augmentation"] for r in rows])
         write_preview(storage.contact_sheet_path(key), sheet, max_side=640)
         thumbnail = thumbnail_jpeg(sheet, 640, SHEET_THUMBNAIL_BYTES)
     with phase("checks"):

@@ -9,9 +9,12 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
+import numpy as np
+
 from fvc_assets.augment.transforms import AUGMENTATIONS, ORIGINAL_INDEX, build_transform
+from fvc_assets.ingest.preview import fit_tile
 from fvc_core.progress import Throttled
-from fvc_resources.video import ClipWriter, VideoError, WrittenClip, iter_chunks, upright_size, x264_encoder_mb
+from fvc_resources.video import ClipWriter, VideoError, WrittenClip, iter_chunks, probe, upright, x264_encoder_mb
 
 CLIP_INDICES = (ORIGINAL_INDEX, *range(len(AUGMENTATIONS)))
 CLIPS_PER_VIDEO = len(CLIP_INDICES)
@@ -58,18 +61,27 @@ ENCODING_ORDER = tuple(AUGMENTATIONS.index(name) for name in (
 
 
 def _write_clip(source: Path, path: Path, transform, fps: float, *, options, chunk_frames: int,
-                max_frames: int | None, stop: threading.Event, frames: dict, idx: int) -> WrittenClip:
-    """Decode the source and write one clip: its own decoder, transform and encoder."""
+                max_frames: int | None, stop: threading.Event, frames: dict, idx: int,
+                preview_at: int, previews: dict[int, np.ndarray]) -> WrittenClip:
+    """Decode the source and write one clip: its own decoder, transform and encoder. The clip's
+    frame number ``preview_at`` (or its last, if it is shorter) goes into ``previews`` at a
+    contact sheet's tile size, taken from the frames in hand rather than decoded again."""
     with ClipWriter(path, fps, options=options) as writer:
         # FFmpeg's own decoder threading, as everywhere else: its single-threaded decoder raises on a
         # truncated file's last packet where the threaded one ends the stream (the decodable prefix).
+        chunk = None
         for chunk in iter_chunks(source, chunk_frames, max_frames=max_frames, upright=True):
             if stop.is_set():
                 raise RuntimeError("stopped: another clip of this video failed")
-            writer.write(transform.apply(chunk))
+            chunk = transform.apply(chunk)
+            if idx not in previews and writer.frames <= preview_at < writer.frames + len(chunk):
+                previews[idx] = fit_tile(chunk[preview_at - writer.frames])
+            writer.write(chunk)
             frames[idx] = writer.frames
         if writer.frames == 0:
             raise VideoError(source, "no decodable frames")
+        if idx not in previews:
+            previews[idx] = fit_tile(chunk[-1])
         return writer.close()
 
 
@@ -90,6 +102,7 @@ def augment_video(
     indices: tuple[int, ...] = CLIP_INDICES,
     log: Callable[[str], None] | None = None,
     log_every_s: float = 10.0,
+    previews: dict[int, np.ndarray] | None = None,
 ) -> list[dict]:
     """Write the 11 clips of one video (or those in ``indices``) and return their clip-table rows.
 
@@ -102,12 +115,18 @@ def augment_video(
     bytes do not depend on how many run at once. A source that fails to decode raises
     VideoError; a failure leaves no clip behind (all 11 or none). ``log`` gets a
     progress line every ``log_every_s`` seconds and one line per clip at the end.
+    ``previews``, if given, receives each clip's middle frame (RGB, a contact sheet's tile size)
+    by augmentation index, taken while the clip is written.
     """
     source, clips_dir = Path(source), Path(clips_dir)
     fps = fps if fps and fps > 0 else 25.0
     if ORIGINAL_INDEX not in indices:
         raise ValueError("the original clip is always written")
-    width, height = upright_size(source)
+    facts = probe(source)
+    width, height = upright(facts.width, facts.height, facts.rotation)
+    announced = facts.frame_count if max_frames is None else min(facts.frame_count, max_frames)
+    preview_at = max(0, announced) // 2
+    previews = {} if previews is None else previews
     workers = at_once or encoders_at_once(width, height, memory_mb)
     transforms = {idx: build_transform(video_id, idx, global_seed) for idx in indices}
     paths = {idx: clips_dir / f"{clip_name(idx)}.mp4" for idx in indices}
@@ -119,7 +138,7 @@ def augment_video(
         futures = {
             pool.submit(_write_clip, source, paths[idx], transforms[idx], fps, options=encoder_options,
                         chunk_frames=chunk_frames_for(width, height), max_frames=max_frames, stop=stop,
-                        frames=frames, idx=idx): idx
+                        frames=frames, idx=idx, preview_at=preview_at, previews=previews): idx
             for idx in sorted(indices, key=ENCODING_ORDER.index)
         }
         pending = set(futures)

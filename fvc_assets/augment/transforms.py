@@ -107,16 +107,19 @@ def _noise(sigma: float, seed: int):
     """Gaussian noise, drawn afresh for every frame from a generator seeded by (clip seed, frame
     index): deterministic whatever the chunking. Random bytes map through a 256-entry table of
     the normal distribution's quantiles (mid-points of 256 equal-probability bins, so the tails
-    stop at about 2.7 sigma), which costs about a third of drawing normal deviates."""
-    table = np.array([[round(NormalDist(0.0, sigma).inv_cdf((k + 0.5) / 256)) for k in range(256)]], np.int16)
+    stop at about 2.7 sigma), which costs about a third of drawing normal deviates. The table is
+    split into its positive and negative parts, both uint8, so adding the noise is a saturating
+    add then a saturating subtract (one of the two is 0 at each pixel): the same bytes as adding
+    the signed noise, at half the cost of widening it to int16."""
+    table = np.array([round(NormalDist(0.0, sigma).inv_cdf((k + 0.5) / 256)) for k in range(256)])
+    raise_by, lower_by = np.clip(table, 0, 255).astype(np.uint8), np.clip(-table, 0, 255).astype(np.uint8)
     counter = {"frame": 0}
 
     def fn(frame):
         rng = np.random.default_rng((seed, counter["frame"]))
         counter["frame"] += 1
-        uniform = np.frombuffer(rng.bytes(frame.size), np.uint8).reshape(frame.shape[0], -1)
-        noise = cv2.LUT(uniform, table)
-        return cv2.add(frame, noise.reshape(frame.shape), dtype=cv2.CV_8U)
+        uniform = np.frombuffer(rng.bytes(frame.size), np.uint8).reshape(frame.shape)
+        return cv2.subtract(cv2.add(frame, cv2.LUT(uniform, raise_by)), cv2.LUT(uniform, lower_by))
 
     return lambda chunk: _per_frame(chunk, fn)
 

@@ -67,14 +67,25 @@ def markdown_image(data: bytes, alt: str) -> str:
     return f"![{alt}](data:{mime};base64,{base64.b64encode(data).decode()})"
 
 
-def contact_sheet(images: list[np.ndarray], labels: list[str], tile: int = 160, columns: int = 4) -> np.ndarray:
-    """One RGB image tiling ``images`` (any sizes) letterboxed into ``tile`` squares, each captioned."""
+SHEET_TILE = 160
+
+
+def fit_tile(image: np.ndarray, tile: int = SHEET_TILE) -> np.ndarray:
+    """The image scaled so its longer side is ``tile`` (a contact sheet's cell); as it is if it already is."""
+    h, w = image.shape[:2]
+    if max(h, w) == tile:
+        return image
+    scale = tile / max(h, w)
+    return cv2.resize(image, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def contact_sheet(images: list[np.ndarray], labels: list[str], tile: int = SHEET_TILE, columns: int = 4) -> np.ndarray:
+    """One RGB image tiling ``images`` (any sizes; :func:`fit_tile` ones cost nothing more) letterboxed
+    into ``tile`` squares, each captioned."""
     rows = (len(images) + columns - 1) // columns
     sheet = np.full((rows * (tile + 16), columns * tile, 3), 24, np.uint8)
     for i, (image, label) in enumerate(zip(images, labels)):
-        h, w = image.shape[:2]
-        scale = tile / max(h, w)
-        small = cv2.resize(image, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+        small = fit_tile(image, tile)
         y0, x0 = (i // columns) * (tile + 16), (i % columns) * tile
         oy, ox = (tile - small.shape[0]) // 2, (tile - small.shape[1]) // 2
         sheet[y0 + oy : y0 + oy + small.shape[0], x0 + ox : x0 + ox + small.shape[1]] = small
