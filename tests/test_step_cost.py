@@ -54,3 +54,20 @@ def test_phases_split_a_step_and_a_nested_phase_is_not_counted_twice():
     assert sum(figures[f"cost/{p}/wall_s"] for p in ("kernel", "probing", "checks", "rest")) == pytest.approx(
         cost.wall_s, abs=0.03)
     assert "cost/outside/wall_s" not in figures
+
+
+def test_a_steps_metadata_is_stored_once_on_its_materialisation():
+    import dagster as dg
+
+    from fvc_assets.steps.step_cost import reports_cost
+
+    @dg.asset
+    @reports_cost
+    def measured(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"rows": 3, "note": "x" * 2000})
+
+    result = dg.materialize([measured])
+    [materialisation] = result.asset_materializations_for_node("measured")
+    assert materialisation.metadata["rows"].value == 3 and materialisation.metadata["cost/wall_s"].value >= 0
+    outputs = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    assert outputs and all(not e.event_specific_data.metadata for e in outputs)

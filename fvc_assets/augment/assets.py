@@ -13,7 +13,8 @@ from fvc_assets.partitions import videos_partitions
 from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
-from fvc_assets.steps.table_metadata import table_metadata
+from fvc_assets.steps.table_metadata import declared_columns, table_metadata
+from fvc_assets.augment.columns import CLIP_COLUMNS
 from fvc_core.step_cost import phase
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
@@ -81,6 +82,7 @@ def source_decoded(announced: int, decoded: int, max_frames: int | None) -> dg.A
     partitions_def=videos_partitions,
     deps=[raw_videos],
     group_name="augment",
+    metadata=declared_columns(CLIP_COLUMNS),
     code_version="2",
     kinds={"video", "parquet"},
     check_specs=[
@@ -140,7 +142,7 @@ def augmented_videos(
 
         table = ClipTable.validate(pl.DataFrame(rows, schema_overrides={"augmentation_idx": pl.Int64}))
         write_parquet_atomic(storage.clip_table_path(key), table)
-        metadata = table_metadata(table)
+        metadata = table_metadata(table, CLIP_COLUMNS)
     with phase("previews"):
         # Each clip's middle frame, kept while it was written: no clip is decoded again for the sheet.
         sheet = contact_sheet([previews[r["augmentation_idx"]] for r in rows], [r["augmentation"] for r in rows])

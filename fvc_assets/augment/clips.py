@@ -161,13 +161,15 @@ def augment_video(
     written = {idx: written[idx] for idx in indices}
     rows = []
     seconds = max(progress.elapsed(), 1e-9)
-    if log:
+    if log:  # one line for the step (each log line stays in the event log of every video's run)
         total = sum(clip.frames for clip in written.values())
-        log(f"{len(written)} clips, {workers} at a time: {total} frames in {seconds:.1f} s, "
-            f"{total / seconds:.1f} frames/s")
-    for n, (idx, clip) in enumerate(written.items(), start=1):
-        if log:
-            log(f"clip {n}/{len(written)} {clip_name(idx)}: {clip.frames} frames {clip.width}x{clip.height}")
+        sizes = {f"{clip.width}x{clip.height}" for clip in written.values()}
+        counts = {clip.frames for clip in written.values()}
+        each = (f"{counts.pop()} frames each" if len(counts) == 1 else
+                ", ".join(f"{clip_name(idx)} {clip.frames}" for idx, clip in written.items()) + " frames")
+        log(f"{len(written)} clips ({each}, {', '.join(sorted(sizes))}), {workers} at a time: {total} frames in "
+            f"{seconds:.1f} s, {total / seconds:.1f} frames/s")
+    for idx, clip in written.items():
         path = Path(clip.path)
         rows.append(
             {

@@ -13,7 +13,8 @@ from fvc_assets.partitions import videos_partitions
 from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
-from fvc_assets.steps.table_metadata import table_metadata
+from fvc_assets.steps.table_metadata import declared_columns, table_metadata
+from fvc_assets.features.columns import HANDCRAFTED_COLUMNS
 from fvc_core.step_cost import phase
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
@@ -27,6 +28,7 @@ FEATURES_SANE = "features_sane"
     partitions_def=videos_partitions,
     deps=[augmented_videos],
     group_name="features",
+    metadata=declared_columns(HANDCRAFTED_COLUMNS),
     code_version="3",  # 3: the original's features from the uploaded file
     kinds={"parquet"},
     check_specs=feature_check_specs("handcrafted_features", FEATURES_COMPLETE, FEATURES_SANE,
@@ -54,7 +56,7 @@ def handcrafted_features(
 
         table = validated_table(HandcraftedFeatureTable, rows)
         write_parquet_atomic(storage.handcrafted_features_path(key), table)
-        metadata = table_metadata(table)
+        metadata = table_metadata(table, HANDCRAFTED_COLUMNS)
     with phase("checks"):
         checks = feature_checks(FEATURES_COMPLETE, FEATURES_SANE, len(clips), table, missing, PLAUSIBLE_RANGES)
     return dg.MaterializeResult(

@@ -13,7 +13,8 @@ from fvc_assets.scale.assets import scaled_videos
 from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
-from fvc_assets.steps.table_metadata import table_metadata
+from fvc_assets.steps.table_metadata import declared_columns, table_metadata
+from fvc_assets.features.columns import SCALED_FEATURE_COLUMNS
 from fvc_core.step_cost import phase
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.sampling import FrameSamplingResource
@@ -35,6 +36,7 @@ def scaled_clip_features(row: dict, root, count_for) -> dict:
     partitions_def=videos_partitions,
     deps=[scaled_videos],
     group_name="features",
+    metadata=declared_columns(SCALED_FEATURE_COLUMNS),
     code_version="1",
     kinds={"parquet"},
     check_specs=feature_check_specs("scaled_features", SCALED_FEATURES_COMPLETE, SCALED_FEATURES_SANE,
@@ -63,7 +65,7 @@ def scaled_features(
 
         table = validated_table(ScaledFeatureTable, rows)
         write_parquet_atomic(storage.scaled_features_path(key), table)
-        metadata = table_metadata(table)
+        metadata = table_metadata(table, SCALED_FEATURE_COLUMNS)
     with phase("checks"):
         checks = feature_checks(SCALED_FEATURES_COMPLETE, SCALED_FEATURES_SANE, len(scaled), table, missing,
                                 SCALED_PLAUSIBLE_RANGES)

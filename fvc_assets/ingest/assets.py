@@ -18,7 +18,8 @@ from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_core.step_cost import phase
 from fvc_assets.steps.upstream import table_version
-from fvc_assets.steps.table_metadata import table_metadata
+from fvc_assets.steps.table_metadata import declared_columns, table_metadata
+from fvc_assets.ingest.columns import RAW_VIDEO_COLUMNS
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.storage import StorageResource
 from fvc_resources.video import VideoError
@@ -56,6 +57,7 @@ def identify_video(storage: StorageResource, key: str) -> tuple[Registration, li
 @dg.asset(
     partitions_def=videos_partitions,
     group_name="ingest",
+    metadata=declared_columns(RAW_VIDEO_COLUMNS),
     code_version="1",
     kinds={"video", "parquet"},
     description=(
@@ -80,13 +82,16 @@ def raw_videos(
         raise video_failure(error) from error
 
     with phase("tables"):
-        table = pl.DataFrame([row], schema_overrides={"manipulation": pl.String})
+        if set(row) != set(RAW_VIDEO_COLUMNS):  # the row and the declared columns must move together
+            raise ValueError(f"raw_videos row columns {sorted(set(row) ^ set(RAW_VIDEO_COLUMNS))} differ from "
+                             "RAW_VIDEO_COLUMNS (fvc_assets/ingest/columns.py)")
+        table = pl.DataFrame([row], schema=RAW_VIDEO_COLUMNS)
         write_parquet_atomic(storage.raw_video_path(key), table)
     problems = [p for m in manifests for p in m.problems]
     for problem in problems:
         context.log.info(problem)
     metadata = {
-        **table_metadata(table),
+        **table_metadata(table, RAW_VIDEO_COLUMNS),
         "path": dg.MetadataValue.path(registration.path),
         "sha256": registration.sha256,
         "container": row["container"],

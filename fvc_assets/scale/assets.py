@@ -14,7 +14,9 @@ from fvc_assets.scale.letterbox import scale_clip
 from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
-from fvc_assets.steps.table_metadata import table_metadata
+from fvc_assets.steps.table_metadata import declared_columns, table_metadata
+from fvc_assets.scale.columns import SCALED_CLIP_COLUMNS
+from fvc_core.progress import Throttled
 from fvc_core.step_cost import phase
 from fvc_resources.atomic import write_parquet_atomic
 from fvc_resources.autoencoder import AutoencoderOutOfMemory, AutoencoderResource, VaeScaler, pick_device
@@ -88,6 +90,7 @@ def scaled_checks(clips: list[dict], rows: list[dict], failures: dict[str, str],
     partitions_def=videos_partitions,
     deps=[augmented_videos],
     group_name="scale",
+    metadata=declared_columns(SCALED_CLIP_COLUMNS),
     code_version="2",
     kinds={"video", "parquet"},
     # No static pool: the step holds the `gpu` pool only while the autoencoder runs on CUDA
@@ -113,6 +116,7 @@ def scaled_videos(
         clips = pl.read_parquet(require_upstream(storage.clip_table_path(key), "augmented_videos", key)).to_dicts()
     started = time.perf_counter()
     rows, failures = [], {}
+    progress = Throttled(context.log.info)  # at most a line every 10 s
     uses_gpu = config.method == "autoencoder" and pick_device(autoencoder.device).startswith("cuda")
     with holding_gpu_pool(context.instance, context.run.run_id, context.op_handle.name, context.log.info) \
             if uses_gpu else contextlib.nullcontext():
@@ -129,17 +133,21 @@ def scaled_videos(
                 context.log.warning(f"clip {n}/{len(clips)} {name}: {error.reason}")
                 continue
             clip_seconds = max(time.perf_counter() - clip_started, 1e-9)
-            context.log.info(f"clip {n}/{len(clips)} {name}: {rows[-1]['frames']} frames "
+            # A line per clip where clips take a while (the autoencoder, long videos), not for every
+            # clip of a quick step: every log line is kept in the event log of every video's run.
+            progress(lambda: f"clip {n}/{len(clips)} {name}: {rows[-1]['frames']} frames "
                              f"{rows[-1]['scaled_width']}x{rows[-1]['scaled_height']} ({config.method}), "
                              f"{rows[-1]['frames'] / clip_seconds:.1f} frames/s")
     seconds = time.perf_counter() - started
+    context.log.info(f"{len(rows)}/{len(clips)} clips scaled ({config.method}): "
+                     f"{sum(r['frames'] for r in rows)} frames in {seconds:.1f} s")
     # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
     with phase("tables"):
         from fvc_assets.scale.schema import ScaledClipTable
 
         table = ScaledClipTable.validate(pl.DataFrame(rows, schema_overrides={"frames": pl.Int64}))
         write_parquet_atomic(storage.scaled_table_path(key), table)
-        metadata = table_metadata(table)
+        metadata = table_metadata(table, SCALED_CLIP_COLUMNS)
     with phase("checks"):
         checks = scaled_checks(clips, rows, failures, config.target)
     frames = int(table["frames"].sum()) if rows else 0

@@ -1,5 +1,9 @@
 """``@reports_cost``: a step's wall seconds, CPU seconds and peak RSS in its materialisation metadata,
-so an operator sizes ``slurm/mem`` and ``slurm/time`` from the UI. Put it under ``@dg.asset``."""
+so an operator sizes ``slurm/mem`` and ``slurm/time`` from the UI. Put it under ``@dg.asset``.
+
+The step's metadata (its own and the cost) goes to the materialisation only, through
+``context.add_asset_metadata``: metadata returned on a ``MaterializeResult`` is stored twice in the
+event log, on the step-output event and on the materialisation, and the UI shows the latter."""
 
 import functools
 
@@ -14,10 +18,8 @@ def reports_cost(fn):
             result = fn(context, *args, **kwargs)
         if not isinstance(result, dg.MaterializeResult):
             return result
-        figures = cost.as_metadata()
-        context.log.info("step cost: " + ", ".join(f"{k.removeprefix('cost/')} {v}" for k, v in figures.items()))
-        return dg.MaterializeResult(asset_key=result.asset_key, metadata={**(result.metadata or {}), **figures},
-                                    check_results=result.check_results, data_version=result.data_version,
-                                    tags=result.tags)
+        context.add_asset_metadata({**(result.metadata or {}), **cost.as_metadata()}, asset_key=result.asset_key)
+        return dg.MaterializeResult(asset_key=result.asset_key, check_results=result.check_results,
+                                    data_version=result.data_version, tags=result.tags)
 
     return wrapper
