@@ -113,6 +113,14 @@ def test_partitions_page_shows_the_landed_videos(browser, ui_server):
     save(browser, "partitions")
 
 
+def test_asset_page_shows_declared_columns_and_the_row_count(browser, ui_server):
+    # The columns come from the definition (not repeated in every materialisation), the row count from
+    # the latest materialisation: a person sees both on the asset's overview.
+    open_and_wait(browser, f"{ui_server.url}/assets/augmented_videos?view=overview",
+                  ["augmented_videos", "clip_id", "augmentation_idx", "dup_group", "Row count"], "asset overview")
+    save(browser, "asset-overview")
+
+
 def test_checks_page_lists_checks(browser, ui_server):
     # Partitioned check specs: the latest result per partition shows, not "Not evaluated".
     text = open_and_wait(browser, f"{ui_server.url}/assets/scaled_videos?view=checks",

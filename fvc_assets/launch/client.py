@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import dagster as dg
 from fvc_assets.launch.daemon import QueueDaemon
 from fvc_assets.launch.outcomes import failure_message
-from fvc_assets.launch.plan import jobs_in_graph_order, job_assets, out_of_date
+from fvc_assets.launch.incremental_plan import plan_partitions
+from fvc_assets.launch.plan import jobs_in_graph_order, job_assets
 from fvc_assets.launch.submit import RunSubmitter
 from fvc_resources.run_launcher import THREADS_TAG
 
@@ -179,7 +180,7 @@ def plan_job(instance: dg.DagsterInstance, submitter: RunSubmitter, defs: dg.Def
              partitions: list[str | None], force: bool) -> dict[str | None, str]:
     if force:
         return {p: "asked for" for p in partitions}
-    return out_of_date(instance, submitter.workspace, defs, job, partitions)
+    return plan_partitions(instance, submitter.workspace, defs, job, partitions)
 
 
 def upstream_failure(defs: dg.Definitions, job: str, reports: list[JobReport]) -> str:

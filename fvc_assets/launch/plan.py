@@ -103,10 +103,12 @@ def out_of_date(
     defs: dg.Definitions,
     job_name: str,
     partitions: list[str | None],
+    failed: dict[str | None, str] | None = None,
 ) -> dict[str | None, str]:
-    """partition -> why it must run, for the partitions of ``job_name`` that are not up to date."""
+    """partition -> why it must run, for the partitions of ``job_name`` that are not up to date.
+    ``failed`` (partition -> run id of a failed latest run) is read from every run of the job if not given."""
     resolver = workspace.stale_status_loader
-    failed = last_run_failed(instance, job_name)
+    failed = last_run_failed(instance, job_name) if failed is None else failed
     keys = job_assets(defs, job_name)
     graph = defs.resolve_asset_graph()
     refused = {k for k in keys if graph.get(k).partitions_def is None and refused_by_blocking_check(instance, defs, k)}
