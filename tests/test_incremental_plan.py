@@ -131,3 +131,14 @@ def test_a_changed_code_version_plans_from_scratch(corpus, monkeypatch):
                         lambda *args, **kwargs: asked.append(list(args[4])) or real(*args, **kwargs))
     _, new = both_plans(instance, keys)
     assert first in asked[-1], "a new code version: the kept verdicts are not used"
+
+
+def test_a_plan_of_some_videos_keeps_the_verdicts_of_the_last_full_plan(corpus):
+    instance, keys, _ = corpus
+    first = next(k for k in keys if not k.startswith("broken"))
+    assert run(instance, first).success
+    both_plans(instance, keys)
+    kept = instance.run_storage.get_cursor_values({state_key(VIDEO_PIPELINE_JOB)})
+    old, new = both_plans(instance, [first])
+    assert new == old == {}
+    assert instance.run_storage.get_cursor_values({state_key(VIDEO_PIPELINE_JOB)}) == kept

@@ -19,6 +19,7 @@ partition alone: the job's assets share one partitions definition and read only 
 partition of each other. A job for which that does not hold, a changed code version, or a
 changed layout of the kept state make a plan from scratch: every partition is asked, as before.
 Partitions no asset of the job has materialised are missing at the first asset without asking.
+Only a plan of every partition is kept (a plan of some says nothing of the others).
 The verdicts, and the reasons given, are ``out_of_date``'s own (a test compares the two).
 """
 
@@ -135,6 +136,10 @@ def plan_partitions(
     if asked:
         reasons.update(out_of_date(instance, workspace, defs, job_name, asked, failed=failed))
 
+    graph = defs.resolve_asset_graph()
+    every = set(graph.get(keys[0]).partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+    if wanted != every:  # a plan of some videos says nothing of the others since the kept cursor: keep it
+        return {p: reasons[p] for p in partitions if p in reasons}
     instance.run_storage.set_cursor_values({state_key(job_name): json.dumps({
         "version": STATE_VERSION, "cursor": cursor, "planned_at": started, "code_versions": code_versions,
         "failed": {p: r for p, r in failed.items() if p in wanted},
