@@ -56,6 +56,15 @@ def both_plans(instance, keys):
     return old, new
 
 
+def record_asked(monkeypatch) -> list[list[str]]:
+    """The partitions each plan asks the full planner about, in order."""
+    asked: list[list[str]] = []
+    real = incremental_plan.out_of_date
+    monkeypatch.setattr(incremental_plan, "out_of_date",
+                        lambda *args, **kwargs: asked.append(list(args[4])) or real(*args, **kwargs))
+    return asked
+
+
 def test_the_incremental_planner_agrees_and_asks_only_about_what_changed(corpus, monkeypatch):
     instance, keys, data = corpus
     assert is_incremental(defs, VIDEO_PIPELINE_JOB) and not is_incremental(defs, TRAIN_JOB)
@@ -69,10 +78,7 @@ def test_the_incremental_planner_agrees_and_asks_only_about_what_changed(corpus,
     assert run(instance, stale, asset_selection=[dg.AssetKey("augmented_videos")],
                run_config={"ops": {"augmented_videos": {"config": {"global_seed": 1}}}}).success
 
-    asked: list[list[str]] = []
-    real = incremental_plan.out_of_date
-    monkeypatch.setattr(incremental_plan, "out_of_date",
-                        lambda *args, **kwargs: asked.append(list(args[4])) or real(*args, **kwargs))
+    asked = record_asked(monkeypatch)
     # Every run here ended within the slack kept for clocks that disagree; without it, only runs that
     # ended after a plan began count as news to the next.
     monkeypatch.setattr(incremental_plan, "RUN_CLOCK_SLACK", timedelta(0))
@@ -125,10 +131,7 @@ def test_a_changed_code_version_plans_from_scratch(corpus, monkeypatch):
     kept = incremental_plan._code_versions
     monkeypatch.setattr(incremental_plan, "_code_versions",
                         lambda d, k: {**kept(d, k), "scaled_videos": "a later version"})
-    asked: list[list[str]] = []
-    real = incremental_plan.out_of_date
-    monkeypatch.setattr(incremental_plan, "out_of_date",
-                        lambda *args, **kwargs: asked.append(list(args[4])) or real(*args, **kwargs))
+    asked = record_asked(monkeypatch)
     _, new = both_plans(instance, keys)
     assert first in asked[-1], "a new code version: the kept verdicts are not used"
 

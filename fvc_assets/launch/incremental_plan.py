@@ -32,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 from dagster._core.workspace.context import WorkspaceRequestContext
 
-from fvc_assets.launch.plan import PARTITION_TAG, job_assets, out_of_date
+from fvc_assets.launch.plan import job_assets, latest_finished_runs, out_of_date
 
 STATE_VERSION = 1
 # Runs that ended up to this long before the last plan began are looked at again: a run storage's
@@ -83,12 +83,7 @@ def _load_state(instance: dg.DagsterInstance, job_name: str) -> dict | None:
 def _runs_ended_since(instance: dg.DagsterInstance, job_name: str, since: float | None) -> dict[str, dg.DagsterRun]:
     """partition -> the latest finished run of ``job_name`` updated after ``since`` (all, if None)."""
     updated_after = (datetime.fromtimestamp(since, timezone.utc) - RUN_CLOCK_SLACK) if since is not None else None
-    latest: dict[str, dg.DagsterRun] = {}
-    for run in instance.get_runs(dg.RunsFilter(job_name=job_name, updated_after=updated_after)):  # newest first
-        partition = run.tags.get(PARTITION_TAG)
-        if partition is not None and run.is_finished and partition not in latest:
-            latest[partition] = run
-    return latest
+    return {p: run for p, run in latest_finished_runs(instance, job_name, updated_after).items() if p is not None}
 
 
 def plan_partitions(

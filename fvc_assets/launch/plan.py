@@ -13,6 +13,7 @@ out of date: the check refused that version, and only a new one runs it again.
 from __future__ import annotations
 
 import graphlib
+from datetime import datetime
 from collections.abc import Iterable
 
 import dagster as dg
@@ -68,14 +69,22 @@ def _newer_parent(instance: dg.DagsterInstance, defs: dg.Definitions, key: dg.As
     return None
 
 
-def last_run_failed(instance: dg.DagsterInstance, job_name: str) -> dict[str | None, str]:
-    """partition (None: unpartitioned) -> run id, for every partition whose latest run of ``job_name`` failed."""
+def latest_finished_runs(instance: dg.DagsterInstance, job_name: str,
+                         updated_after: datetime | None = None) -> dict[str | None, dg.DagsterRun]:
+    """partition (None: unpartitioned) -> the latest finished run of ``job_name`` (among those updated after
+    ``updated_after``, if given)."""
     latest: dict[str | None, dg.DagsterRun] = {}
-    for run in instance.get_runs(dg.RunsFilter(job_name=job_name)):  # newest first
+    for run in instance.get_runs(dg.RunsFilter(job_name=job_name, updated_after=updated_after)):  # newest first
         partition = run.tags.get(PARTITION_TAG)
         if run.is_finished and partition not in latest:
             latest[partition] = run
-    return {p: r.run_id for p, r in latest.items() if r.status == dg.DagsterRunStatus.FAILURE}
+    return latest
+
+
+def last_run_failed(instance: dg.DagsterInstance, job_name: str) -> dict[str | None, str]:
+    """partition (None: unpartitioned) -> run id, for every partition whose latest run of ``job_name`` failed."""
+    return {p: r.run_id for p, r in latest_finished_runs(instance, job_name).items()
+            if r.status == dg.DagsterRunStatus.FAILURE}
 
 
 def refused_by_blocking_check(instance: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey) -> str:
