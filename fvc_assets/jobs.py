@@ -71,6 +71,12 @@ promote_job = dg.define_asset_job(
                 "(beats the shuffled-label control, and the champion on the same folds), make it the champion.",
 )
 
+# The stage jobs that together run what a per-video job runs: `fvc run` runs a batch of videos through
+# them one after another, each as one run over a range of videos. (A range run of `video_pipeline`
+# itself would skip every step after the first: a batch records each video's materialisation itself
+# and yields no step output for Dagster to pass on; fvc_assets/steps/per_video.py.)
+BATCH_STAGES = {VIDEO_PIPELINE_JOB: tuple(STAGES)}
+
 # What `fvc run` brings up to date, per video and then (unless --skip-training) stage 5;
 # it runs them in the asset graph's order (fvc_assets.launch.plan), not in this one.
 PER_VIDEO_JOBS = (VIDEO_PIPELINE_JOB,)

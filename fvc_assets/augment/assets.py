@@ -10,6 +10,7 @@ from fvc_assets.augment.clips import CLIP_INDICES, CLIPS_PER_VIDEO, augment_vide
 from fvc_assets.ingest.assets import raw_videos, video_failure
 from fvc_assets.ingest.preview import SHEET_THUMBNAIL_BYTES, contact_sheet, markdown_image, thumbnail_jpeg, write_preview
 from fvc_assets.partitions import videos_partitions
+from fvc_assets.steps.per_video import over_videos
 from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
@@ -80,6 +81,7 @@ def source_decoded(announced: int, decoded: int, max_frames: int | None) -> dg.A
 
 @dg.asset(
     partitions_def=videos_partitions,
+    output_required=False,  # a batch records each video's materialisation itself (steps/per_video.py)
     deps=[raw_videos],
     group_name="augment",
     metadata=declared_columns(CLIP_COLUMNS),
@@ -105,6 +107,7 @@ def source_decoded(announced: int, decoded: int, max_frames: int | None) -> dg.A
         "and the clip table (clip -> source video lineage)."
     ),
 )
+@over_videos
 @sole_writer(lambda storage, c: [storage.clips_dir(c.partition_key), storage.clip_table_path(c.partition_key),
                     storage.contact_sheet_path(c.partition_key)])
 @reports_cost

@@ -10,6 +10,7 @@ from fvc_assets.features.extract import video_features
 from fvc_assets.features.results import feature_check_specs, feature_checks, validated_table
 from fvc_assets.features.plausible import PLAUSIBLE_RANGES
 from fvc_assets.partitions import videos_partitions
+from fvc_assets.steps.per_video import over_videos
 from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
@@ -26,6 +27,7 @@ FEATURES_SANE = "features_sane"
 
 @dg.asset(
     partitions_def=videos_partitions,
+    output_required=False,  # a batch records each video's materialisation itself (steps/per_video.py)
     deps=[augmented_videos],
     group_name="features",
     metadata=declared_columns(HANDCRAFTED_COLUMNS),
@@ -37,6 +39,7 @@ FEATURES_SANE = "features_sane"
                  "come from the uploaded file itself (its codec history), the augmented clips' from the clips; "
                  "`features_from` / `features_path` say which file each row describes."),
 )
+@over_videos
 @sole_writer(lambda storage, c: [storage.handcrafted_features_path(c.partition_key)])
 @reports_cost
 def handcrafted_features(

@@ -10,6 +10,7 @@ from fvc_assets.features.results import feature_check_specs, feature_checks, val
 from fvc_assets.features.plausible import SCALED_PLAUSIBLE_RANGES
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.assets import scaled_videos
+from fvc_assets.steps.per_video import over_videos
 from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
@@ -34,6 +35,7 @@ def scaled_clip_features(row: dict, root, count_for) -> dict:
 
 @dg.asset(
     partitions_def=videos_partitions,
+    output_required=False,  # a batch records each video's materialisation itself (steps/per_video.py)
     deps=[scaled_videos],
     group_name="features",
     metadata=declared_columns(SCALED_FEATURE_COLUMNS),
@@ -43,6 +45,7 @@ def scaled_clip_features(row: dict, root, count_for) -> dict:
                                     "Every scaled clip has exactly one feature row."),
     description="Stage 4: 8 features per scaled clip (mean over sampled frames, plus up/downscale flags).",
 )
+@over_videos
 @sole_writer(lambda storage, c: [storage.scaled_features_path(c.partition_key)])
 @reports_cost
 def scaled_features(

@@ -14,6 +14,7 @@ from fvc_assets.ingest.registration import (
     registrations_with_content,
 )
 from fvc_assets.partitions import videos_partitions
+from fvc_assets.steps.per_video import over_videos
 from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_core.step_cost import phase
@@ -56,6 +57,7 @@ def identify_video(storage: StorageResource, key: str) -> tuple[Registration, li
 
 @dg.asset(
     partitions_def=videos_partitions,
+    output_required=False,  # a batch records each video's materialisation itself (steps/per_video.py)
     group_name="ingest",
     metadata=declared_columns(RAW_VIDEO_COLUMNS),
     code_version="1",
@@ -66,6 +68,7 @@ def identify_video(storage: StorageResource, key: str) -> tuple[Registration, li
         "manifests and identical files; video_catalog recomputes groups over all videos)."
     ),
 )
+@over_videos
 @sole_writer(lambda storage, c: [storage.raw_video_path(c.partition_key), storage.preview_path(c.partition_key)])
 @reports_cost
 def raw_videos(

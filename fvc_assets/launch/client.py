@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 from fvc_assets.launch.daemon import QueueDaemon
-from fvc_assets.launch.outcomes import failure_message
+from fvc_assets.jobs import BATCH_STAGES
+from fvc_assets.launch.batches import Batching, contiguous_batches
+from fvc_assets.launch.outcomes import failed_videos, failure_message
 from fvc_assets.launch.incremental_plan import plan_partitions
 from fvc_assets.launch.plan import jobs_in_graph_order, job_assets
 from fvc_assets.launch.submit import RunSubmitter
@@ -43,6 +45,7 @@ class JobReport:
     to_run: dict[str | None, str] = field(default_factory=dict)  # partition -> why
     outcomes: list[RunOutcome] = field(default_factory=list)
     skipped: str = ""  # why the job did not run at all
+    batches: int = 0  # per stage, when its partitions ran in batches
     seconds: float = 0.0
 
     @property
@@ -57,18 +60,38 @@ def all_partitions(instance: dg.DagsterInstance, defs: dg.Definitions, job_name:
     return list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
 
 
+PLURAL = {"run": "runs", "batch": "batches"}
+
+
+def describe(what) -> str:
+    """A run's partition, or a batch's range."""
+    if isinstance(what, list):
+        return what[0] if len(what) == 1 else f"{what[0]} .. {what[-1]}"
+    return what or ""
+
+
+def batch_outcome(instance: dg.DagsterInstance, run: dg.DagsterRun, batch: list[str]) -> dict[str, str]:
+    """video -> why it failed, for the videos of a batch run: those its step named (``failed_videos``);
+    every video, with the run's failure, when the run failed otherwise (a crash, a lock held)."""
+    if run.status == dg.DagsterRunStatus.SUCCESS:
+        return {}
+    named, unnamed = failed_videos(instance, run.run_id)
+    reason = failure_message(instance, run.run_id) if unnamed else ""
+    return {key: named.get(key, reason) for key in batch if key in named or unnamed}
+
+
 class Progress:
     """A live line per job (done / failed / total, ETA), and one line per run that ended; quiet off a terminal."""
 
-    def __init__(self, job: str, total: int, stream=sys.stderr):
+    def __init__(self, job: str, total: int, unit: str = "run", stream=sys.stderr):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=job, unit="run", file=stream, disable=None, dynamic_ncols=True,
-                        bar_format="{desc}: {n}/{total} runs [{elapsed}<{remaining}] {postfix}")
+        self.bar = tqdm(total=total, desc=job, unit=unit, file=stream, disable=None, dynamic_ncols=True,
+                        bar_format="{desc}: {n}/{total} " + PLURAL[unit] + " [{elapsed}<{remaining}] {postfix}")
         self.failed = 0
 
-    def ended(self, outcome: RunOutcome, line: str) -> None:
-        self.failed += not outcome.success
+    def ended(self, success: bool, line: str) -> None:
+        self.failed += not success
         self.bar.set_postfix_str(f"{self.failed} failed" if self.failed else "", refresh=False)
         self.bar.update(1)
         self.bar.write(line, file=sys.stdout)
@@ -115,18 +138,63 @@ class QueueClient:
         if not partitions:
             return []
         self.daemon.ensure()
-        submitted = {}
         tags = self.tags
         if len(partitions) == 1:
             # This command waits for each job before the next: a job's only run runs alone, so its math
             # libraries get every core (the comparison's leave-one-family-out fits, say), not a share.
             tags = {**tags, THREADS_TAG: str(os.cpu_count() or 1)}
+        submitted = {}
         for partition in partitions:
             run_id = self.submitter.submit(job, partition, tags=tags, run_config=self.run_config)
             submitted[run_id] = partition
             self.in_flight.append(run_id)
-        progress = Progress(job, len(submitted))
-        outcomes = []
+
+        def ended(partition: str | None, run: dg.DagsterRun) -> tuple[RunOutcome, str]:
+            success = run.status == dg.DagsterRunStatus.SUCCESS
+            outcome = RunOutcome(job, partition, run.run_id, success,
+                                 "" if success else failure_message(self.instance, run.run_id))
+            return outcome, show(outcome)
+
+        return self.wait(job, submitted, ended, unit="run")
+
+    def run_batches(self, job: str, stages: list[str], partitions: list[str], order: list[str], size: int,
+                    show: Callable[[RunOutcome], str]) -> list[RunOutcome]:
+        """``job``'s partitions through its stage jobs, each as runs over ranges of up to ``size``
+        consecutive partitions (``fvc_assets.launch.batches``); a stage waits for the one before.
+        A video that fails in a stage is left out of the stages after it; one outcome per video: its
+        first failure, else success (with the last stage's run)."""
+        outcomes: dict[str, RunOutcome] = {}
+        for stage in stages:
+            todo = [p for p in partitions if p not in outcomes or outcomes[p].success]
+            if not todo:
+                break
+            self.daemon.ensure()
+            submitted = {}
+            for batch in contiguous_batches(order, todo, size):
+                run_id = self.submitter.submit(stage, batch[0] if len(batch) == 1 else None,
+                                               partition_range=None if len(batch) == 1 else (batch[0], batch[-1]),
+                                               tags=self.tags, run_config=self.run_config)
+                submitted[run_id] = batch
+                self.in_flight.append(run_id)
+
+            def ended(batch: list[str], run: dg.DagsterRun, stage=stage) -> tuple[list[RunOutcome], str]:
+                failed = batch_outcome(self.instance, run, batch)
+                for key in batch:
+                    error = f"{stage}: {failed[key]}" if key in failed else ""
+                    outcomes[key] = RunOutcome(job, key, run.run_id, key not in failed, error)
+                span = batch[0] if len(batch) == 1 else f"{batch[0]} .. {batch[-1]} ({len(batch)} videos)"
+                lines = [f"  {stage} {span}: {len(batch) - len(failed)} ok" + (f", {len(failed)} failed" if failed else "")]
+                lines += [show(outcomes[key]) for key in batch if key in failed]
+                return [outcomes[key] for key in batch], "\n".join(lines)
+
+            self.wait(stage, submitted, ended, unit="batch")
+        return [outcomes[p] for p in partitions if p in outcomes]
+
+    def wait(self, job: str, submitted: dict, ended: Callable, unit: str) -> list:
+        """Waits for the ``submitted`` runs (run id -> what it runs) and their Dagster retries; ``ended(what,
+        run)`` gives what the run yields and the line to print. Returns those in the submitted order."""
+        progress = Progress(job, len(submitted), unit)
+        results = {}
         origin: dict[str, str] = {}  # a retry run -> the run this client submitted
         try:
             pending = set(submitted)
@@ -144,22 +212,19 @@ class QueueClient:
                         origin[retry] = origin.get(run.run_id, run.run_id)
                         pending.add(retry)
                         self.in_flight.append(retry)
-                        progress.bar.write(f"  {job} {submitted[retry] or ''}: run {run.run_id} failed "
+                        progress.bar.write(f"  {job} {describe(submitted[retry])}: run {run.run_id} failed "
                                            f"({failure_message(self.instance, run.run_id)}); Dagster retries it "
                                            f"as run {retry}", file=sys.stdout)
                         continue
-                    success = run.status == dg.DagsterRunStatus.SUCCESS
-                    outcome = RunOutcome(job, submitted[run.run_id], run.run_id, success,
-                                         "" if success else failure_message(self.instance, run.run_id))
-                    outcomes.append(outcome)
-                    progress.ended(outcome, show(outcome))
+                    result, line = ended(submitted[run.run_id], run)
+                    results[origin.get(run.run_id, run.run_id)] = result
+                    progress.ended(run.status == dg.DagsterRunStatus.SUCCESS, line)
                 if pending:
                     self._keep_daemon(pending)
                     time.sleep(POLL_SECONDS)
         finally:
             progress.close()
-        order = {run_id: i for i, run_id in enumerate(submitted)}
-        return sorted(outcomes, key=lambda o: order[origin.get(o.run_id, o.run_id)])
+        return [results[run_id] for run_id in submitted if run_id in results]
 
     def _keep_daemon(self, pending: set[str]) -> None:
         """A daemon that was running when we started may stop: then start ours for the runs still queued."""
@@ -201,8 +266,11 @@ def upstream_failure(defs: dg.Definitions, job: str, reports: list[JobReport]) -
 
 def run_jobs(client: QueueClient, defs: dg.Definitions, jobs: list[str],
              partitions_of: Callable[[str], list[str | None]], force_jobs: set[str],
-             show: Callable[[RunOutcome], str], announce: Callable[[JobReport], None]) -> list[JobReport]:
-    """Each job in graph order: plan its out-of-date partitions, run them, wait; skip what a failure blocks."""
+             show: Callable[[RunOutcome], str], announce: Callable[[JobReport], None],
+             batching: Batching | None = None) -> list[JobReport]:
+    """Each job in graph order: plan its out-of-date partitions, run them, wait; skip what a failure blocks.
+    With ``batching``, a per-video job with more videos to run than its threshold runs them in batches
+    through its stage jobs (``BATCH_STAGES``)."""
     reports: list[JobReport] = []
     for job in jobs_in_graph_order(defs, jobs):
         report = JobReport(job)
@@ -213,7 +281,14 @@ def run_jobs(client: QueueClient, defs: dg.Definitions, jobs: list[str],
             continue
         started = time.perf_counter()
         report.to_run = plan_job(client.instance, client.submitter, defs, job, partitions_of(job), job in force_jobs)
-        announce(report)
-        report.outcomes = client.run_job(job, list(report.to_run), show)
+        if batching and job in BATCH_STAGES and batching.applies(len(report.to_run)):
+            order = all_partitions(client.instance, defs, job)
+            stages = jobs_in_graph_order(defs, BATCH_STAGES[job])
+            report.batches = len(contiguous_batches(order, report.to_run, batching.size))
+            announce(report)
+            report.outcomes = client.run_batches(job, stages, list(report.to_run), order, batching.size, show)
+        else:
+            announce(report)
+            report.outcomes = client.run_job(job, list(report.to_run), show)
         report.seconds = time.perf_counter() - started
     return reports

@@ -15,6 +15,7 @@ from fvc_assets.ingest.manifest import manifest_problems
 from fvc_assets.ingest.registration import load_registry
 from fvc_assets.jobs import ENSEMBLE_JOB, PER_VIDEO_JOBS, PROMOTE_JOB, STAGE5_JOBS, VIDEO_PIPELINE_JOB
 from fvc_assets.launch.client import BATCH_TAG, LAUNCHED_BY_TAG, JobReport, QueueClient, RunOutcome, all_partitions, run_jobs
+from fvc_assets.launch.batches import Batching
 from fvc_assets.launch.daemon import QueueDaemon
 from fvc_assets.launch.inbox import ensure_pools, register_inbox
 from fvc_assets.launch.submit import run_submitter
@@ -132,7 +133,9 @@ def run_command(args: argparse.Namespace, data_dir: Path) -> int:
             print(f"{report.job}: up to date, nothing to run", flush=True)
         else:
             reasons = sorted({why.split(':')[0] for why in report.to_run.values()})
-            print(f"{report.job}: {len(report.to_run)} run(s) ({'; '.join(reasons[:3])})", flush=True)
+            count = (f"{len(report.to_run)} video(s) in {report.batches} batch(es), one run per stage each"
+                     if report.batches else f"{len(report.to_run)} run(s)")
+            print(f"{report.job}: {count} ({'; '.join(reasons[:3])})", flush=True)
 
     daemon = QueueDaemon(instance, WORKSPACE_YAML, args.jobs, log_level="debug" if args.verbose else "warning",
                          to_terminal=args.verbose)
@@ -144,7 +147,8 @@ def run_command(args: argparse.Namespace, data_dir: Path) -> int:
             daemon.ensure()
         with run_submitter(instance, WORKSPACE_YAML, defs, "DEBUG" if args.verbose else "WARNING") as submitter:
             client = QueueClient(instance, submitter, daemon, tags, run_config)
-            reports = run_jobs(client, defs, jobs, partitions_of, force_jobs, show, announce)
+            reports = run_jobs(client, defs, jobs, partitions_of, force_jobs, show, announce,
+                               Batching(size=args.batch_size, above=args.batch_above))
     except KeyboardInterrupt:
         canceled = client.cancel_in_flight() if client else []
         print(f"\ninterrupted: canceled {len(canceled)} run(s) this command had submitted", flush=True)

@@ -77,3 +77,23 @@ def failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
         return "; ".join(checks)
     return (step_failure(instance, run_id) or run_failure(instance, run_id)
             or "run failed (see the run's logs in the Dagster UI)")
+
+
+def failed_videos(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, str], bool]:
+    """For a batch run (``fvc_assets.steps.per_video``): video -> why it failed, as its steps named them
+    (``failed_videos``), and whether the run failed without naming its videos (a step that failed
+    whole, before or outside its loop over videos; a run that ended before its steps did)."""
+    from fvc_assets.steps.per_video import FAILED_VIDEOS
+
+    named: dict[str, str] = {}
+    unnamed = False
+    failures = instance.get_records_for_run(run_id, of_type=EventType.STEP_FAILURE).records
+    for record in failures:
+        data = record.event_log_entry.dagster_event.step_failure_data.user_failure_data
+        listed = data.metadata.get(FAILED_VIDEOS) if data is not None else None
+        if listed is None:
+            unnamed = True
+            continue
+        for key, reason in listed.value.items():
+            named.setdefault(key, reason)
+    return named, unnamed or not failures

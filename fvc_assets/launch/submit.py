@@ -19,6 +19,7 @@ from dagster._core.remote_representation.code_location import CodeLocation
 from dagster._core.remote_representation.external import RemoteRepository
 from dagster._core.workspace.context import WorkspaceProcessContext, WorkspaceRequestContext
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget, WorkspaceFileTarget
 
 LOCATION_NAME = "fvc"
@@ -36,7 +37,8 @@ class RunSubmitter:
     _plans: dict = field(default_factory=dict)
 
     def submit(self, job_name: str, partition_key: str | None = None, tags: Mapping[str, str] | None = None,
-               run_config: Mapping | None = None) -> str:
+               run_config: Mapping | None = None, partition_range: tuple[str, str] | None = None) -> str:
+        """Queues a run of one partition, of a range of consecutive partitions (first, last), or unpartitioned."""
         remote_job = self.repository.get_full_job(job_name)
         run_config = dict(run_config or {})
         plan_key = (job_name, repr(sorted(run_config.items())))
@@ -48,6 +50,9 @@ class RunSubmitter:
         run_tags = {**remote_job.tags, **(tags or {})}
         if partition_key is not None:
             run_tags.update(self.defs.resolve_job_def(job_name).get_tags_for_partition_key(partition_key, None))
+        if partition_range is not None:
+            run_tags.update({ASSET_PARTITION_RANGE_START_TAG: partition_range[0],
+                             ASSET_PARTITION_RANGE_END_TAG: partition_range[1]})
         run = self.instance.create_run(
             job_name=job_name,
             run_id=None,

@@ -11,6 +11,7 @@ import dagster as dg
 from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.partitions import videos_partitions
 from fvc_assets.scale.letterbox import scale_clip
+from fvc_assets.steps.per_video import over_videos
 from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.upstream import require_upstream, table_version
@@ -88,6 +89,7 @@ def scaled_checks(clips: list[dict], rows: list[dict], failures: dict[str, str],
 
 @dg.asset(
     partitions_def=videos_partitions,
+    output_required=False,  # a batch records each video's materialisation itself (steps/per_video.py)
     deps=[augmented_videos],
     group_name="scale",
     metadata=declared_columns(SCALED_CLIP_COLUMNS),
@@ -103,6 +105,7 @@ def scaled_checks(clips: list[dict], rows: list[dict], failures: dict[str, str],
     ],
     description="Stage 3: every clip scaled so its longer side is 256 px (letterbox or a VAE autoencoder).",
 )
+@over_videos
 @sole_writer(lambda storage, c: [storage.scaled_dir(c.partition_key), storage.scaled_table_path(c.partition_key)])
 @reports_cost
 def scaled_videos(

@@ -1,0 +1,149 @@
+"""Many videos per run: a batch records each video's own materialisation and checks, a broken video
+fails alone, and a bulk arrival needs at most a tenth of a run launch per video."""
+
+import os
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from fvc_assets.jobs import BATCH_STAGES, VIDEO_PIPELINE_JOB
+from fvc_assets.launch.batches import Batching, consecutive_stretches, contiguous_batches
+from fvc_assets.launch.client import LAUNCHED_BY_TAG
+from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
+from fvc_assets.steps.per_video import FAILED_VIDEOS, over_videos
+from tests.demo_run import SMALL
+
+FVC = [sys.executable, "-m", "fvc_assets.cli"]
+PER_VIDEO_ASSETS = ("raw_videos", "augmented_videos", "handcrafted_features", "scaled_videos", "scaled_features")
+
+
+def test_a_bulk_arrival_needs_at_most_a_tenth_of_a_launch_per_video():
+    order = [f"v{i:05d}" for i in range(1000)]
+    stages = len(BATCH_STAGES[VIDEO_PIPELINE_JOB])
+    batching = Batching()
+    assert batching.applies(1000) and not batching.applies(batching.above)
+    batches = contiguous_batches(order, order, batching.size)
+    assert [k for b in batches for k in b] == order
+    assert stages * len(batches) / len(order) <= 0.1
+    assert max(map(len, batches)) - min(map(len, batches)) <= 1  # near-equal, never a batch of one at the end
+    assert len(contiguous_batches(order, order[:51], 50)) == 2 and len(contiguous_batches(order, order[:51], 50)[1]) == 25
+
+    # A range is consecutive partitions: a video not to run (up to date, or failed earlier) cuts it.
+    wanted = [k for k in order[:10] if k not in ("v00003", "v00007")]
+    assert consecutive_stretches(order, wanted) == [order[0:3], order[4:7], order[8:10]]
+    assert contiguous_batches(order, wanted, 2) == [order[0:2], order[2:3], order[4:6], order[6:7], order[8:10]]
+    with pytest.raises(ValueError, match="not partitions"):
+        contiguous_batches(order, ["elsewhere"], 5)
+
+
+LETTERS = dg.StaticPartitionsDefinition(["a", "b", "c", "d"])
+
+
+@dg.asset(partitions_def=LETTERS, output_required=False,
+          check_specs=[dg.AssetCheckSpec("looks_right", asset="letter", blocking=True, partitions_def=LETTERS)])
+@over_videos
+def letter(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    key = context.partition_key
+    if key == "b":
+        raise dg.Failure(description=f"{key}: broken file")
+    context.add_asset_metadata({"seen": key})
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(f"version-of-{key}"),
+        check_results=[dg.AssetCheckResult(check_name="looks_right", passed=key != "c", metadata={"key": key})],
+    )
+
+
+@dg.asset(partitions_def=LETTERS, deps=[letter], output_required=False, code_version="7")
+@over_videos
+def after_letter(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    return dg.MaterializeResult(data_version=dg.DataVersion(f"after-{context.partition_key}"))
+
+
+def latest(instance, asset: str, key: str):
+    return instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]), limit=1).records[0]
+
+
+def test_a_batch_step_records_each_partition_and_fails_only_the_ones_that_failed():
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([letter], instance=instance, raise_on_error=False,
+                                tags={ASSET_PARTITION_RANGE_START_TAG: "a", ASSET_PARTITION_RANGE_END_TAG: "d"})
+        assert not result.success
+        (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        failed = failure.step_failure_data.user_failure_data.metadata[FAILED_VIDEOS].value
+        assert failed == {"b": "b: broken file", "c": "check looks_right failed"}
+
+        status = get_and_update_asset_status_cache_value(instance, dg.AssetKey("letter"), LETTERS)
+        # c materialised and its blocking check failed, as in a one-partition run; b never materialised.
+        assert set(status.deserialize_materialized_partition_subsets(LETTERS).get_partition_keys()) == {"a", "c", "d"}
+        assert set(status.deserialize_failed_partition_subsets(LETTERS).get_partition_keys()) == {"b"}
+        for key in "acd":
+            materialization = latest(instance, "letter", key).asset_materialization
+            assert materialization.tags["dagster/data_version"] == f"version-of-{key}"
+            assert materialization.metadata["seen"].value == key
+        check = dg.AssetCheckKey(dg.AssetKey("letter"), "looks_right")
+        evaluations = {r.partition: r.status.value
+                       for r in instance.event_log_storage.get_asset_check_execution_history(check, limit=10)}
+        assert evaluations == {"a": "SUCCEEDED", "b": "PLANNED", "c": "FAILED", "d": "SUCCEEDED"}  # b: never checked
+
+        # Downstream, in a batch of its own: each partition's lineage is its own parent partition's.
+        dg.materialize([letter.to_source_asset(), after_letter], instance=instance,
+                       tags={ASSET_PARTITION_RANGE_START_TAG: "c", ASSET_PARTITION_RANGE_END_TAG: "d"},
+                       selection=[after_letter])
+        for key in "cd":
+            tags = latest(instance, "after_letter", key).asset_materialization.tags
+            assert tags["dagster/code_version"] == "7"
+            assert tags["dagster/input_data_version/letter"] == f"version-of-{key}"
+            assert tags["dagster/input_event_pointer/letter"] == str(latest(instance, "letter", key).storage_id)
+
+
+def test_fvc_run_batches_a_bulk_arrival_and_a_broken_video_fails_alone(fvc_env):
+    home, data = fvc_env
+    inbox = data / "inbox"
+    env = {**os.environ, "FVC_INBOX_SETTLE_S": "0"}
+    subprocess.run([*FVC, "demo-corpus", "--out", str(inbox), "--videos", "4", "--seed", "3", *SMALL],
+                   env=env, capture_output=True, text=True, check=True)
+    (inbox / "i_broken.mp4").write_bytes(os.urandom(20_000))  # sorts fourth of five: a gap after stage 1
+
+    run = subprocess.run([*FVC, "run", "--skip-training", "--batch-above", "2", "--batch-size", "10"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "video_pipeline: 5 video(s) in 1 batch(es)" in run.stdout, run.stdout
+    assert "5 video partition(s) run, 1 failed" in run.stdout
+    (failed_line,) = [line for line in run.stdout.splitlines() if line.startswith("FAILED ")]
+    assert failed_line.startswith(f"FAILED i_broken ({inbox / 'i_broken.mp4'}): ingest: ")
+    assert "not a readable video container" in failed_line
+
+    instance = dg.DagsterInstance.get()
+    order = instance.get_dynamic_partitions(VIDEOS_PARTITIONS_NAME)
+    assert order.index("i_broken") == 3
+    good = set(order) - {"i_broken"}
+    runs = instance.get_runs(dg.RunsFilter(tags={LAUNCHED_BY_TAG: "fvc run"}))
+    spans = sorted((r.job_name, r.tags.get(ASSET_PARTITION_RANGE_START_TAG) or r.tags["dagster/partition"],
+                    r.tags.get(ASSET_PARTITION_RANGE_END_TAG)) for r in runs)
+    # Stage 1 (ingest) runs the five together; the broken video leaves out of later stages, cutting the range.
+    assert spans == sorted([("ingest", order[0], order[4])] + [
+        (stage, start, end) for stage in ("augment", "scale", "features")
+        for start, end in ((order[0], order[2]), (order[4], None))])
+
+    partitions_def = dg.DynamicPartitionsDefinition(name=VIDEOS_PARTITIONS_NAME)
+    for asset in PER_VIDEO_ASSETS:
+        status = get_and_update_asset_status_cache_value(instance, dg.AssetKey(asset), partitions_def)
+        assert set(status.deserialize_materialized_partition_subsets(partitions_def).get_partition_keys()) == good
+        failed = set(status.deserialize_failed_partition_subsets(partitions_def).get_partition_keys())
+        assert failed == ({"i_broken"} if asset == "raw_videos" else set()), asset
+    check = dg.AssetCheckKey(dg.AssetKey("augmented_videos"), "clips_complete")
+    passed = {r.partition for r in instance.event_log_storage.get_asset_check_execution_history(check, limit=20)
+              if r.status.value == "SUCCEEDED"}
+    assert passed == good
+
+    # The videos' data versions and lineage are what Dagster's stale-status resolver reads: the next
+    # plan finds the four up to date and runs only the broken one again (one video: no batch).
+    again = subprocess.run([*FVC, "run", "--skip-training", "--batch-above", "2"], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert "video_pipeline: 1 run(s)" in again.stdout, again.stdout + again.stderr
+    assert "1 video partition(s) run, 1 failed" in again.stdout
