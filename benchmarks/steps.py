@@ -186,7 +186,8 @@ def run_one(name: str, video: Path, base: Path) -> tuple[list[list[str]], dict]:
         record = steps.get(step, {})
         wall = record.get("end", 0.0) - record.get("start", 0.0)
         cost = record.get("cost", {})
-        cells = [f"{cost.get(f'cost/{p}/wall_s', 0):.1f}/{cost.get(f'cost/{p}/cpu_s', 0):.1f}" for p in PHASES]
+        phases = cost.get("cost/phases", {})
+        cells = [f"{phases.get(p, {}).get('wall_s', 0):.1f}/{phases.get(p, {}).get('cpu_s', 0):.1f}" for p in PHASES]
         kernel = kernels.get(step)
         reference = references.get(step)
         rows.append([f"{name} {step}", f"{wall:.1f}", f"{cost.get('cost/cpu_s', 0):.1f}", *cells,

@@ -56,13 +56,15 @@ def both_plans(instance, keys):
     return old, new
 
 
-def record_asked(monkeypatch) -> list[list[str]]:
-    """The partitions each plan asks the full planner about, in order."""
-    asked: list[list[str]] = []
-    real = incremental_plan.out_of_date
+def record_asked(monkeypatch) -> tuple[list[list[str]], list[list[str]]]:
+    """The partitions each plan looks at again (read in bulk) and those it asks the resolver about."""
+    looked, asked = [], []
+    bulk, resolver = incremental_plan.bulk_verdicts, incremental_plan.out_of_date
+    monkeypatch.setattr(incremental_plan, "bulk_verdicts",
+                        lambda *args, **kwargs: looked.append(list(args[3])) or bulk(*args, **kwargs))
     monkeypatch.setattr(incremental_plan, "out_of_date",
-                        lambda *args, **kwargs: asked.append(list(args[4])) or real(*args, **kwargs))
-    return asked
+                        lambda *args, **kwargs: asked.append(list(args[4])) or resolver(*args, **kwargs))
+    return looked, asked
 
 
 def test_the_incremental_planner_agrees_and_asks_only_about_what_changed(corpus, monkeypatch):
@@ -78,7 +80,7 @@ def test_the_incremental_planner_agrees_and_asks_only_about_what_changed(corpus,
     assert run(instance, stale, asset_selection=[dg.AssetKey("augmented_videos")],
                run_config={"ops": {"augmented_videos": {"config": {"global_seed": 1}}}}).success
 
-    asked = record_asked(monkeypatch)
+    looked, asked = record_asked(monkeypatch)
     # Every run here ended within the slack kept for clocks that disagree; without it, only runs that
     # ended after a plan began count as news to the next.
     monkeypatch.setattr(incremental_plan, "RUN_CLOCK_SLACK", timedelta(0))
@@ -88,20 +90,22 @@ def test_the_incremental_planner_agrees_and_asks_only_about_what_changed(corpus,
     assert old[missing] == "raw_videos missing" and "failed" in old[broken]
     assert old[partial] == "augmented_videos missing"
     assert old[stale].startswith(("handcrafted_features stale", "scaled_videos stale")), old[stale]
-    assert missing not in asked[-1], "a video nothing materialised is missing without asking"
+    # Read in bulk, every verdict but the stale one is decided by the records (missing, failed, nothing
+    # read has changed); the stale one (a parent materialised since) is left to the resolver's wording.
+    assert sorted(looked[-1]) == sorted(keys) and asked == [[stale]]
     assert instance.run_storage.get_cursor_values({state_key(VIDEO_PIPELINE_JOB)})
 
-    # Bring two up to date: the next plan asks about them and the ones still out of date, not the rest.
+    # Bring two up to date: the next plan looks at them and the ones still out of date, not the rest.
     assert run(instance, stale).success and run(instance, missing).success
-    asked.clear()
+    looked.clear(), asked.clear()
     old, new = both_plans(instance, keys)
     assert new == old and set(old) == {broken, partial}, old
-    assert fresh not in asked[-1] and other not in asked[-1] and set(asked[-1]) == {stale, missing, broken, partial}
+    assert set(looked[-1]) == {stale, missing, broken, partial} and asked == []
 
-    # Nothing happened since: only the partitions out of date are asked about again.
-    asked.clear()
+    # Nothing happened since: only the partitions out of date are looked at again.
+    looked.clear()
     old, new = both_plans(instance, keys)
-    assert new == old and sorted(asked[-1]) == sorted([broken, partial])
+    assert new == old and sorted(looked[-1]) == sorted([broken, partial])
 
     # News about videos called up to date: a new clip table for one, materialised outside the job (as the
     # UI's Materialize button does: only its event says so), and a failed run of the job for another (its
@@ -122,18 +126,31 @@ def test_the_incremental_planner_agrees_and_asks_only_about_what_changed(corpus,
     assert new == old and old[stale] == old[missing] == "scaled_features missing", old
 
 
-def test_a_changed_code_version_plans_from_scratch(corpus, monkeypatch):
+def test_a_changed_code_version_plans_from_scratch_and_reads_the_verdict_in_bulk(corpus, monkeypatch):
     instance, keys, data = corpus
-    first = next(k for k in keys if not k.startswith("broken"))
-    assert run(instance, first).success
+    first, second = [k for k in keys if not k.startswith("broken")][:2]
+    assert run(instance, first).success and run(instance, second).success
     old, new = both_plans(instance, keys)
     assert new == old and first not in new
     kept = incremental_plan._code_versions
     monkeypatch.setattr(incremental_plan, "_code_versions",
                         lambda d, k: {**kept(d, k), "scaled_videos": "a later version"})
-    asked = record_asked(monkeypatch)
+    looked, asked = record_asked(monkeypatch)
     _, new = both_plans(instance, keys)
-    assert first in asked[-1], "a new code version: the kept verdicts are not used"
+    assert first in looked[-1], "a new code version: the kept verdicts are not used"
+
+    # scaled_videos of `second` as an earlier code version wrote it: stale by its code version alone,
+    # which the records say without asking the resolver.
+    record = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey("scaled_videos"), asset_partitions=[second]), limit=1).records[0]
+    earlier = record.asset_materialization
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key=earlier.asset_key, partition=second, metadata=earlier.metadata,
+        tags={**earlier.tags, "dagster/code_version": "0"}))
+    asked.clear()
+    old, new = both_plans(instance, keys)
+    assert new == old and old[second] == "scaled_videos stale: has a new code version", old
+    assert asked == [] or second not in asked[-1]
 
 
 def test_a_plan_of_some_videos_keeps_the_verdicts_of_the_last_full_plan(corpus):

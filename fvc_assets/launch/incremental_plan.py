@@ -17,8 +17,9 @@ the resolver again only about partitions that
 A partition none of this touched keeps its verdict, since what decides it lies in that
 partition alone: the job's assets share one partitions definition and read only their own
 partition of each other. A job for which that does not hold, a changed code version, or a
-changed layout of the kept state make a plan from scratch: every partition is asked, as before.
-Partitions no asset of the job has materialised are missing at the first asset without asking.
+changed layout of the kept state make a plan from scratch. Either way, the partitions to decide
+are first read in bulk (``bulk_verdicts``: missing, a new code version, nothing read has changed);
+the resolver is asked only where the records alone do not decide.
 Only a plan of every partition is kept (a plan of some says nothing of the others).
 The verdicts, and the reasons given, are ``out_of_date``'s own (a test compares the two).
 """
@@ -32,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 from dagster._core.workspace.context import WorkspaceRequestContext
 
+from fvc_assets.launch.bulk_verdicts import ASK, bulk_verdicts
 from fvc_assets.launch.plan import job_assets, latest_finished_runs, out_of_date
 
 STATE_VERSION = 1
@@ -125,9 +127,10 @@ def plan_partitions(
                 key, dg.DagsterEventType.ASSET_MATERIALIZATION, after_cursor=state["cursor"]))
 
     to_ask = [p for p in partitions if p not in fresh]
-    never = [p for p in to_ask if p not in failed and p not in materialized[keys[0]]]
-    reasons: dict[str | None, str] = {p: f"{keys[0].to_user_string()} missing" for p in never}
-    asked = [p for p in to_ask if p not in reasons]
+    # What the records decide in bulk; the resolver is asked about the rest.
+    verdicts = bulk_verdicts(instance, defs, job_name, to_ask, failed)
+    reasons: dict[str | None, str] = {p: why for p, why in verdicts.items() if why}
+    asked = [p for p in to_ask if verdicts[p] is ASK]
     if asked:
         reasons.update(out_of_date(instance, workspace, defs, job_name, asked, failed=failed))
 
