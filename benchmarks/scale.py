@@ -179,8 +179,7 @@ def measure_size(root: Path, n: int, arrivals: int, template: dict) -> dict:
     from fvc_assets.definitions import WITH_ENSEMBLE, defs
     from fvc_assets.ingest.manifest import read_manifest
     from fvc_assets.ingest.registration import load_registry
-    from fvc_assets.ingest.sensors import inbox_sensor_factory
-    from fvc_assets.jobs import VIDEO_PIPELINE_JOB
+    from fvc_resources.batching import BatchingPolicy
     from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
     from fvc_assets.train.catalog_assets import video_catalog
     from fvc_assets.train.folds_assets import folds
@@ -195,11 +194,12 @@ def measure_size(root: Path, n: int, arrivals: int, template: dict) -> dict:
     write_inbox_files(storage.inbox_dir, names[:n], 0)
 
     instance = dg.DagsterInstance.get()
-    sensor = inbox_sensor_factory(VIDEO_PIPELINE_JOB)
+    sensor = defs.resolve_sensor_def("inbox_sensor")
     state = {"cursor": None}
 
     def tick():
-        context = dg.build_sensor_context(instance=instance, cursor=state["cursor"], resources={"storage": storage})
+        context = dg.build_sensor_context(instance=instance, cursor=state["cursor"],
+                                          resources={"storage": storage, "batching": BatchingPolicy()})
         result = sensor(context)
         for request in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(VIDEOS_PARTITIONS_NAME, list(request.partition_keys))

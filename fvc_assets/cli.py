@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from fvc_assets.launch.batches import DEFAULT_BATCH_ABOVE, DEFAULT_BATCH_SIZE
+from fvc_core.batches import DEFAULT_BATCH_ABOVE, DEFAULT_BATCH_SIZE
 
 
 def _cmd_demo_corpus(args: argparse.Namespace) -> int:
@@ -271,12 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run every partition again, not only the missing, failed or stale ones")
     run.add_argument("--run-config", type=Path,
                      help="YAML run config for every run, e.g. execution: {config: {slurm: {partition: gpu}}}")
-    run.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+    run.add_argument("--batch-size", type=int, default=None,
                      help="videos per run when videos run in batches: one run per stage over up to this many "
-                          f"consecutive videos (default {DEFAULT_BATCH_SIZE}; 1: never batch)")
-    run.add_argument("--batch-above", type=int, default=DEFAULT_BATCH_ABOVE,
+                          f"consecutive videos (default: the batching resource's, {DEFAULT_BATCH_SIZE}; 1: never batch)")
+    run.add_argument("--batch-above", type=int, default=None,
                      help="batch when more than this many videos are to run; fewer run one run per video "
-                          f"(default {DEFAULT_BATCH_ABOVE})")
+                          f"(default: the batching resource's, {DEFAULT_BATCH_ABOVE})")
     run.set_defaults(func=_cmd_run)
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on 127.0.0.1")

@@ -13,9 +13,10 @@ from fvc_assets.automation import AUTOMATED_ASSETS, stage5_automation_sensor, wi
 from fvc_assets.features.assets import handcrafted_features
 from fvc_assets.features.scaled_assets import scaled_features
 from fvc_assets.ingest.assets import raw_videos
+from fvc_assets.ingest.batch_stages import batch_stages_sensor
 from fvc_assets.ingest.sensors import inbox_sensor_factory
 from fvc_assets.scale.assets import scaled_videos
-from fvc_assets.jobs import (VIDEO_PIPELINE_JOB, catalog_job, compare_job, ensemble_job, promote_job, stage_jobs,
+from fvc_assets.jobs import (BATCH_STAGES, VIDEO_PIPELINE_JOB, catalog_job, compare_job, ensemble_job, promote_job, stage_jobs,
                              train_job, video_pipeline_job)
 from fvc_assets.partitions import ENSEMBLE, MODELS
 from fvc_assets.promote.assets import beats_control_and_champion, champion_model, deployed_model
@@ -42,7 +43,8 @@ defs = dg.Definitions(
     jobs=[video_pipeline_job, catalog_job, train_job, *([ensemble_job] if WITH_ENSEMBLE else []), compare_job,
           promote_job, *stage_jobs],
     sensors=[
-        inbox_sensor_factory(VIDEO_PIPELINE_JOB),
+        inbox_sensor_factory(video_pipeline_job, stage_jobs, BATCH_STAGES[VIDEO_PIPELINE_JOB]),
+        batch_stages_sensor(stage_jobs),
         stage5_automation_sensor(tuple(a for a in AUTOMATED_ASSETS if WITH_ENSEMBLE or a != "ensemble_results")),
     ],
     # Resource config from the deployment's environment (dg.EnvVar): fvc_assets/deployment.py.

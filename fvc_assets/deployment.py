@@ -74,6 +74,7 @@ def mlflow_server_resource():
 
 def resources() -> dict:
     from fvc_resources.autoencoder import AutoencoderResource
+    from fvc_resources.batching import BatchingPolicy
     from fvc_resources.promotion import PromotionPolicy
     from fvc_resources.sampling import FrameSamplingResource
     from fvc_resources.storage import StorageResource
@@ -91,4 +92,5 @@ def resources() -> dict:
         "tracking": MlflowTracking(tracking_uri=env_var_or(TRACKING_URI_ENV, None)),
         "mlflow": mlflow_server_resource(),
         "promotion": PromotionPolicy(),
+        "batching": BatchingPolicy(),
     }

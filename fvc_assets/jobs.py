@@ -75,7 +75,7 @@ promote_job = dg.define_asset_job(
 # them one after another, each as one run over a range of videos. (A range run of `video_pipeline`
 # itself would skip every step after the first: a batch records each video's materialisation itself
 # and yields no step output for Dagster to pass on; fvc_assets/steps/per_video.py.)
-BATCH_STAGES = {VIDEO_PIPELINE_JOB: tuple(STAGES)}
+BATCH_STAGES = {VIDEO_PIPELINE_JOB: ("ingest", "augment", "scale", "features")}  # in the asset graph's order
 
 # What `fvc run` brings up to date, per video and then (unless --skip-training) stage 5;
 # it runs them in the asset graph's order (fvc_assets.launch.plan), not in this one.

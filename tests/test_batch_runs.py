@@ -11,7 +11,7 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from fvc_assets.jobs import BATCH_STAGES, VIDEO_PIPELINE_JOB
-from fvc_assets.launch.batches import Batching, consecutive_stretches, contiguous_batches
+from fvc_core.batches import Batching, consecutive_stretches, contiguous_batches
 from fvc_assets.launch.client import LAUNCHED_BY_TAG
 from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
 from fvc_assets.steps.per_video import FAILED_VIDEOS, over_videos
@@ -147,3 +147,60 @@ def test_fvc_run_batches_a_bulk_arrival_and_a_broken_video_fails_alone(fvc_env):
                            capture_output=True, text=True, timeout=600)
     assert "video_pipeline: 1 run(s)" in again.stdout, again.stdout + again.stderr
     assert "1 video partition(s) run, 1 failed" in again.stdout
+
+
+def test_the_inbox_sensor_batches_many_arrivals_and_batch_stages_carries_them_through(fvc_env):
+    """Sensors evaluated as the daemon would, their run requests executed as the daemon's runs would be."""
+    from benchmarks.orchestration import make_tiny_corpus
+    from fvc_assets.definitions import defs
+    from fvc_assets.ingest.batch_stages import NEXT_STAGES_TAG
+    from fvc_resources.batching import BatchingPolicy
+    from fvc_resources.storage import StorageResource
+
+    _, data = fvc_env
+    make_tiny_corpus(data / "inbox", 3)
+    (data / "inbox" / "tiny_001_broken.mp4").write_bytes(b"not a video" * 100)  # sorts second of four
+    resources = {"storage": StorageResource(data_dir=str(data), inbox_settle_seconds=0),
+                 "batching": BatchingPolicy(size=10, above=2)}
+    instance = dg.DagsterInstance.get()
+    inbox_sensor, batch_stages = defs.resolve_sensor_def("inbox_sensor"), defs.resolve_sensor_def("batch_stages")
+
+    result = inbox_sensor(dg.build_sensor_context(instance=instance, resources=resources,
+                                                  repository_def=defs.get_repository_def()))
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    order = instance.get_dynamic_partitions(VIDEOS_PARTITIONS_NAME)
+    assert order == ["tiny_000", "tiny_001", "tiny_001_broken", "tiny_002"]
+    (request,) = result.run_requests
+    assert request.job_name == "ingest" and request.tags[NEXT_STAGES_TAG] == "augment,scale,features"
+    assert (request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
+        "tiny_000", "tiny_002")
+
+    requested, cursor, stages_run = {request.run_key}, None, []
+    pending = [request]
+    while pending:
+        for request in pending:
+            job = defs.resolve_job_def(request.job_name)
+            job.execute_in_process(instance=instance, raise_on_error=False, partition_key=request.partition_key,
+                                   tags={k: v for k, v in request.tags.items() if k != "dagster/partition"})
+            videos = request.partition_key or (request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[
+                ASSET_PARTITION_RANGE_END_TAG])
+            stages_run.append((request.job_name, videos))
+        result = batch_stages(dg.build_sensor_context(instance=instance, cursor=cursor))
+        cursor = result.cursor
+        # The daemon creates a run once per run key: a request it has seen (a run ended near the cursor is
+        # looked at again, for clocks that disagree) makes no second run.
+        pending = [r for r in result.run_requests or [] if r.run_key not in requested]
+        requested |= {r.run_key for r in pending}
+    # The broken video fails ingest and leaves the batch: the range is cut around it from stage 2 on.
+    assert stages_run == [("ingest", ("tiny_000", "tiny_002"))] + [
+        (stage, videos) for stage in ("augment", "scale", "features") for videos in (("tiny_000", "tiny_001"), "tiny_002")]
+
+    partitions_def = dg.DynamicPartitionsDefinition(name=VIDEOS_PARTITIONS_NAME)
+    for asset in PER_VIDEO_ASSETS:
+        status = get_and_update_asset_status_cache_value(instance, dg.AssetKey(asset), partitions_def)
+        assert set(status.deserialize_materialized_partition_subsets(partitions_def).get_partition_keys()) == {
+            "tiny_000", "tiny_001", "tiny_002"}, asset
+    # A tick that starts over (no cursor: the daemon lost it) asks for nothing new: the run keys repeat.
+    again = batch_stages(dg.build_sensor_context(instance=instance, cursor=None))
+    assert {r.run_key for r in again.run_requests or []} <= requested

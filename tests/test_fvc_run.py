@@ -80,7 +80,7 @@ def test_demo_corpus_then_fvc_run(fvc_env, tmp_path):
         assert metadata["label"].value == row["label"]
         assert metadata["cascade_ids"].value == row["cascade_id"]
         assert metadata["dup_group"].value == f"cascade:{row['cascade_id']}"
-        assert metadata["width"].value > 0 and metadata["frame_count"].value > 0
+        assert metadata["probe"].value["width"] > 0 and metadata["probe"].value["frame_count"] > 0
         assert "data:image/jpeg;base64," in metadata["preview"].value
         assert Path(metadata["preview_path"].value).read_bytes().startswith(b"\x89PNG")
         stored = pl.read_parquet(data / "videos" / key / "raw_video.parquet")

@@ -8,6 +8,7 @@ import dagster as dg
 from fvc_assets.definitions import defs
 from fvc_assets.ingest.registration import load_registry
 from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
+from fvc_resources.batching import BatchingPolicy
 from fvc_resources.storage import StorageResource
 from tests.conftest import encode_video
 
@@ -16,7 +17,7 @@ def tick(instance, storage, cursor):
     """One sensor evaluation, then what the daemon does with its result."""
     sensor = defs.resolve_sensor_def("inbox_sensor")
     context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"storage": storage}, repository_def=defs.get_repository_def()
+        instance=instance, cursor=cursor, resources={"storage": storage, "batching": BatchingPolicy()}, repository_def=defs.get_repository_def()
     )
     result = sensor(context)
     for request in result.dynamic_partitions_requests or []:
@@ -80,7 +81,7 @@ def test_registered_but_missing_partition_is_added_after_a_crash(fvc_env):
     encode_video(data / "inbox" / "v.mp4")
     sensor = defs.resolve_sensor_def("inbox_sensor")
     context = dg.build_sensor_context(
-        instance=instance, resources={"storage": storage}, repository_def=defs.get_repository_def()
+        instance=instance, resources={"storage": storage, "batching": BatchingPolicy()}, repository_def=defs.get_repository_def()
     )
     lost = sensor(context)
     assert [r.partition_key for r in lost.run_requests] == ["v"]  # ...but never applied

@@ -159,7 +159,6 @@ def augmented_videos(
             **metadata,
             "clips": len(rows),
             "frames_written": int(table["frames"].sum()),
-            "seconds": round(seconds, 2),
             "frames_per_second": round(float(table["frames"].sum()) / max(seconds, 1e-9), 1),
             "clip_table": dg.MetadataValue.path(str(storage.clip_table_path(key))),
             "contact_sheet_path": dg.MetadataValue.path(str(storage.contact_sheet_path(key))),

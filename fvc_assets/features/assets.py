@@ -1,7 +1,5 @@
 """Stage 2 — ``handcrafted_features``: 15 forensic features per clip."""
 
-import time
-
 import polars as pl
 
 import dagster as dg
@@ -49,10 +47,8 @@ def handcrafted_features(
     with phase("tables"):
         clips = pl.read_parquet(require_upstream(storage.clip_table_path(key), "augmented_videos", key)).to_dicts()
         source = pl.read_parquet(require_upstream(storage.raw_video_path(key), "raw_videos", key))["path"][0]
-    started = time.perf_counter()
     with phase("kernel"):
         rows, missing = video_features(clips, storage.root, sampling.count, source)
-    seconds = time.perf_counter() - started
     with phase("tables"):
         # pandera (with pandas under it, ~130 MB resident) loads when a step validates, not with the code location.
         from fvc_assets.features.schema import HandcraftedFeatureTable
@@ -67,7 +63,6 @@ def handcrafted_features(
             **metadata,
             "clips": table.height,
             "frames_sampled": int(table["frames_sampled"].sum()) if table.height else 0,
-            "seconds": round(seconds, 2),
             "output": dg.MetadataValue.path(str(storage.handcrafted_features_path(key))),
         },
         check_results=checks,

@@ -1,7 +1,5 @@
 """Stage 4 — ``scaled_features``: 8 features per scaled clip."""
 
-import time
-
 import polars as pl
 
 import dagster as dg
@@ -54,7 +52,6 @@ def scaled_features(
     key = context.partition_key
     with phase("tables"):
         scaled = pl.read_parquet(require_upstream(storage.scaled_table_path(key), "scaled_videos", key)).to_dicts()
-    started = time.perf_counter()
     rows, missing = [], {}
     with phase("kernel"):
         for row in scaled:
@@ -76,7 +73,6 @@ def scaled_features(
         metadata={
             **metadata,
             "clips": table.height,
-            "seconds": round(time.perf_counter() - started, 2),
             "output": dg.MetadataValue.path(str(storage.scaled_features_path(key))),
         },
         check_results=checks,

@@ -37,7 +37,7 @@ def write_preview(path: str | Path, image_rgb: np.ndarray, max_side: int = 240) 
 
 # Per image in event-log metadata (JPEG bytes; base64 makes them a third larger).
 # Dagster keeps output metadata twice (the step's output and the materialisation), so each counts double.
-PREVIEW_THUMBNAIL_BYTES = 3_000
+PREVIEW_THUMBNAIL_BYTES = 2_000
 SHEET_THUMBNAIL_BYTES = 8_000
 _JPEG_QUALITIES = (80, 65, 50, 35)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import dagster as dg
 from fvc_assets.launch.daemon import QueueDaemon
 from fvc_assets.jobs import BATCH_STAGES
-from fvc_assets.launch.batches import Batching, contiguous_batches
-from fvc_assets.launch.outcomes import failed_videos, failure_message
+from fvc_core.batches import Batching, contiguous_batches
+from fvc_assets.launch.outcomes import batch_outcome, failure_message
 from fvc_assets.launch.incremental_plan import plan_partitions
 from fvc_assets.launch.plan import jobs_in_graph_order, job_assets
 from fvc_assets.launch.submit import RunSubmitter
@@ -68,16 +68,6 @@ def describe(what) -> str:
     if isinstance(what, list):
         return what[0] if len(what) == 1 else f"{what[0]} .. {what[-1]}"
     return what or ""
-
-
-def batch_outcome(instance: dg.DagsterInstance, run: dg.DagsterRun, batch: list[str]) -> dict[str, str]:
-    """video -> why it failed, for the videos of a batch run: those its step named (``failed_videos``);
-    every video, with the run's failure, when the run failed otherwise (a crash, a lock held)."""
-    if run.status == dg.DagsterRunStatus.SUCCESS:
-        return {}
-    named, unnamed = failed_videos(instance, run.run_id)
-    reason = failure_message(instance, run.run_id) if unnamed else ""
-    return {key: named.get(key, reason) for key in batch if key in named or unnamed}
 
 
 class Progress:
@@ -160,7 +150,7 @@ class QueueClient:
     def run_batches(self, job: str, stages: list[str], partitions: list[str], order: list[str], size: int,
                     show: Callable[[RunOutcome], str]) -> list[RunOutcome]:
         """``job``'s partitions through its stage jobs, each as runs over ranges of up to ``size``
-        consecutive partitions (``fvc_assets.launch.batches``); a stage waits for the one before.
+        consecutive partitions (``fvc_core.batches``); a stage waits for the one before.
         A video that fails in a stage is left out of the stages after it; one outcome per video: its
         first failure, else success (with the last stage's run)."""
         outcomes: dict[str, RunOutcome] = {}

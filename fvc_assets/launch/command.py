@@ -15,7 +15,7 @@ from fvc_assets.ingest.manifest import manifest_problems
 from fvc_assets.ingest.registration import load_registry
 from fvc_assets.jobs import ENSEMBLE_JOB, PER_VIDEO_JOBS, PROMOTE_JOB, STAGE5_JOBS, VIDEO_PIPELINE_JOB
 from fvc_assets.launch.client import BATCH_TAG, LAUNCHED_BY_TAG, JobReport, QueueClient, RunOutcome, all_partitions, run_jobs
-from fvc_assets.launch.batches import Batching
+from fvc_core.batches import Batching
 from fvc_assets.launch.daemon import QueueDaemon
 from fvc_assets.launch.inbox import ensure_pools, register_inbox
 from fvc_assets.launch.submit import run_submitter
@@ -55,6 +55,16 @@ def configured_storage(defs: dg.Definitions, data_dir: Path) -> StorageResource:
     return storage
 
 
+def configured_batching(defs: dg.Definitions, size: int | None, above: int | None) -> Batching:
+    """The definitions' batching resource (what the inbox sensor uses), with the command's overrides."""
+    with dg.build_resources({"batching": defs.resources["batching"]}) as resources:
+        policy = resources.batching.policy()
+    try:
+        return Batching(size=policy.size if size is None else size, above=policy.above if above is None else above)
+    except ValueError as error:
+        raise SystemExit(f"fvc run: {error}") from error
+
+
 def announce_waiting():
     """Says once that fvc run waits for files still being written into the inbox."""
     said = set()
@@ -89,6 +99,7 @@ def run_command(args: argparse.Namespace, data_dir: Path) -> int:
     run_config = load_run_config(args.run_config)
     if not args.verbose:  # the runs' own event log stays in the UI; the terminal gets the outcomes
         run_config.setdefault("loggers", {"console": {"config": {"log_level": "WARNING"}}})
+    batching = configured_batching(defs, args.batch_size, args.batch_above)
     backend = executor_backend(run_config)
     refuse_unreachable_slurm(backend)
     ensure_pools(instance)
@@ -147,8 +158,7 @@ def run_command(args: argparse.Namespace, data_dir: Path) -> int:
             daemon.ensure()
         with run_submitter(instance, WORKSPACE_YAML, defs, "DEBUG" if args.verbose else "WARNING") as submitter:
             client = QueueClient(instance, submitter, daemon, tags, run_config)
-            reports = run_jobs(client, defs, jobs, partitions_of, force_jobs, show, announce,
-                               Batching(size=args.batch_size, above=args.batch_above))
+            reports = run_jobs(client, defs, jobs, partitions_of, force_jobs, show, announce, batching)
     except KeyboardInterrupt:
         canceled = client.cancel_in_flight() if client else []
         print(f"\ninterrupted: canceled {len(canceled)} run(s) this command had submitted", flush=True)

@@ -38,7 +38,7 @@ def register_inbox(instance: dg.DagsterInstance, storage: StorageResource, wait_
         more = register_inbox_files(storage.inbox_dir, storage.registry_dir, settle)
         scan = InboxScan(new=scan.new + more.new, rejected=more.rejected, waiting=more.waiting,
                          changed=scan.changed + more.changed)
-    missing = sync_partitions(instance, list(load_registry(storage.registry_dir)))
+    missing = sync_partitions(instance.get_dynamic_partitions(VIDEOS_PARTITIONS_NAME), list(load_registry(storage.registry_dir)))
     if missing:
         instance.add_dynamic_partitions(VIDEOS_PARTITIONS_NAME, missing)
     return scan

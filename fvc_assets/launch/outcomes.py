@@ -97,3 +97,13 @@ def failed_videos(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, 
         for key, reason in listed.value.items():
             named.setdefault(key, reason)
     return named, unnamed or not failures
+
+
+def batch_outcome(instance: dg.DagsterInstance, run: dg.DagsterRun, batch: list[str]) -> dict[str, str]:
+    """video -> why it failed, for the videos of a batch run: those its step named (``failed_videos``);
+    every video, with the run's failure, when the run failed otherwise (a crash, a lock held)."""
+    if run.status == dg.DagsterRunStatus.SUCCESS:
+        return {}
+    named, unnamed = failed_videos(instance, run.run_id)
+    reason = failure_message(instance, run.run_id) if unnamed else ""
+    return {key: named.get(key, reason) for key in batch if key in named or unnamed}

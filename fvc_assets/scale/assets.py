@@ -163,7 +163,6 @@ def scaled_videos(
             "clips": len(rows),
             "fallbacks": int(table["fallback"].sum()) if rows else 0,
             "frames": frames,
-            "seconds": round(seconds, 2),
             "frames_per_second": round(frames / max(seconds, 1e-9), 1),
             "output": dg.MetadataValue.path(str(storage.scaled_table_path(key))),
         },

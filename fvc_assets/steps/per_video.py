@@ -4,7 +4,7 @@ Put it under ``@dg.asset(..., output_required=False)``, above ``@sole_writer`` a
 The body is written for one video (``context.partition_key``) and returns its ``MaterializeResult``.
 
 - A run of one partition returns that result as it is (Dagster records the materialisation).
-- A run over a range of partitions (``fvc run``'s batches, see ``fvc_assets/launch/batches.py``) calls
+- A run over a range of partitions (batches of ``fvc run`` and the inbox sensor, ``fvc_core/batches.py``) calls
   the body once per video, with a view of the context that has that video's key. Each video that
   succeeds gets its own materialisation (its metadata, its data version, the lineage tags Dagster
   writes for a one-partition run, from its own upstream partitions) and its own check results. A

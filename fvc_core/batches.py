@@ -1,4 +1,4 @@
-"""Many videos per run: which videos go together, and when ``fvc run`` batches at all.
+"""Many videos per run: which videos go together, and when to batch at all (pure).
 
 Dagster runs a partitioned asset over one partition or over a *range* of consecutive partitions
 (the ``videos`` partitions in the order they were added), never over an arbitrary set. So the videos
@@ -20,7 +20,7 @@ DEFAULT_BATCH_ABOVE = 20
 
 @dataclass(frozen=True)
 class Batching:
-    """``fvc run``'s choice: more than ``above`` videos to run go in batches of at most ``size``."""
+    """More than ``above`` videos to run go in batches of at most ``size`` (``fvc run``, the inbox sensor)."""
 
     size: int = DEFAULT_BATCH_SIZE
     above: int = DEFAULT_BATCH_ABOVE
