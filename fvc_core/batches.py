@@ -52,9 +52,13 @@ def consecutive_stretches(order: list[str], keys: Iterable[str]) -> list[list[st
     return stretches
 
 
-def contiguous_batches(order: list[str], keys: Iterable[str], size: int) -> list[list[str]]:
+def contiguous_batches(order: list[str], keys: Iterable[str], size: int, at_least: int = 1) -> list[list[str]]:
     """Batches of consecutive partitions (in ``order``) covering ``keys``: each stretch of consecutive
-    keys cut into ceil(len / size) batches of near-equal length."""
+    keys cut into ceil(len / size) batches of near-equal length. With ``at_least`` (the runs the queue
+    starts side by side), batches are made smaller until there are that many, so that a stage of a
+    few dozen videos still keeps every run slot busy."""
+    keys = list(keys)
+    size = max(1, min(size, math.ceil(len(keys) / max(at_least, 1)))) if keys else size
     batches = []
     for stretch in consecutive_stretches(order, keys):
         count = math.ceil(len(stretch) / size)

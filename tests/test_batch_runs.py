@@ -31,6 +31,9 @@ def test_a_bulk_arrival_needs_at_most_a_tenth_of_a_launch_per_video():
     assert stages * len(batches) / len(order) <= 0.1
     assert max(map(len, batches)) - min(map(len, batches)) <= 1  # near-equal, never a batch of one at the end
     assert len(contiguous_batches(order, order[:51], 50)) == 2 and len(contiguous_batches(order, order[:51], 50)[1]) == 25
+    # Runs the queue starts side by side: never fewer batches than that (48 videos, 2 at once: 2 of 24).
+    assert [len(b) for b in contiguous_batches(order, order[:48], 50, at_least=2)] == [24, 24]
+    assert len(contiguous_batches(order, order, 50, at_least=2)) == 20
 
     # A range is consecutive partitions: a video not to run (up to date, or failed earlier) cuts it.
     wanted = [k for k in order[:10] if k not in ("v00003", "v00007")]
@@ -112,7 +115,8 @@ def test_fvc_run_batches_a_bulk_arrival_and_a_broken_video_fails_alone(fvc_env):
     run = subprocess.run([*FVC, "run", "--skip-training", "--batch-above", "2", "--batch-size", "10"],
                          env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "video_pipeline: 5 video(s) in 1 batch(es)" in run.stdout, run.stdout
+    # Two runs at once (the instance's max_concurrent_runs): five videos make two batches, not one.
+    assert "video_pipeline: 5 video(s) in 2 batch(es)" in run.stdout, run.stdout
     assert "5 video partition(s) run, 1 failed" in run.stdout
     (failed_line,) = [line for line in run.stdout.splitlines() if line.startswith("FAILED ")]
     assert failed_line.startswith(f"FAILED i_broken ({inbox / 'i_broken.mp4'}): ingest: ")
@@ -123,12 +127,17 @@ def test_fvc_run_batches_a_bulk_arrival_and_a_broken_video_fails_alone(fvc_env):
     assert order.index("i_broken") == 3
     good = set(order) - {"i_broken"}
     runs = instance.get_runs(dg.RunsFilter(tags={LAUNCHED_BY_TAG: "fvc run"}))
-    spans = sorted((r.job_name, r.tags.get(ASSET_PARTITION_RANGE_START_TAG) or r.tags["dagster/partition"],
-                    r.tags.get(ASSET_PARTITION_RANGE_END_TAG)) for r in runs)
-    # Stage 1 (ingest) runs the five together; the broken video leaves out of later stages, cutting the range.
-    assert spans == sorted([("ingest", order[0], order[4])] + [
-        (stage, start, end) for stage in ("augment", "scale", "features")
-        for start, end in ((order[0], order[2]), (order[4], None))])
+    videos_of = {}
+    for run in runs:
+        start = run.tags.get(ASSET_PARTITION_RANGE_START_TAG) or run.tags["dagster/partition"]
+        end = run.tags.get(ASSET_PARTITION_RANGE_END_TAG) or start
+        videos_of.setdefault(run.job_name, []).extend(order[order.index(start):order.index(end) + 1])
+    # Stage 1 (ingest) runs all five, each once; the broken video leaves the later stages, cutting their ranges.
+    assert sorted(videos_of) == ["augment", "features", "ingest", "scale"]
+    assert sorted(videos_of.pop("ingest")) == sorted(order)
+    for stage, videos in videos_of.items():
+        assert sorted(videos) == sorted(good), stage
+    assert len(runs) <= 2 + 3 * 3
 
     partitions_def = dg.DynamicPartitionsDefinition(name=VIDEOS_PARTITIONS_NAME)
     for asset in PER_VIDEO_ASSETS:
@@ -171,13 +180,14 @@ def test_the_inbox_sensor_batches_many_arrivals_and_batch_stages_carries_them_th
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     order = instance.get_dynamic_partitions(VIDEOS_PARTITIONS_NAME)
     assert order == ["tiny_000", "tiny_001", "tiny_001_broken", "tiny_002"]
-    (request,) = result.run_requests
-    assert request.job_name == "ingest" and request.tags[NEXT_STAGES_TAG] == "augment,scale,features"
-    assert (request.tags[ASSET_PARTITION_RANGE_START_TAG], request.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
-        "tiny_000", "tiny_002")
+    # Two runs at once (the instance's max_concurrent_runs): two batches of two.
+    assert [(r.job_name, r.tags[ASSET_PARTITION_RANGE_START_TAG], r.tags[ASSET_PARTITION_RANGE_END_TAG],
+             r.tags[NEXT_STAGES_TAG]) for r in result.run_requests] == [
+        ("ingest", "tiny_000", "tiny_001", "augment,scale,features"),
+        ("ingest", "tiny_001_broken", "tiny_002", "augment,scale,features")]
 
-    requested, cursor, stages_run = {request.run_key}, None, []
-    pending = [request]
+    requested, cursor, stages_run = {r.run_key for r in result.run_requests}, None, []
+    pending = result.run_requests
     while pending:
         for request in pending:
             job = defs.resolve_job_def(request.job_name)
@@ -193,7 +203,7 @@ def test_the_inbox_sensor_batches_many_arrivals_and_batch_stages_carries_them_th
         pending = [r for r in result.run_requests or [] if r.run_key not in requested]
         requested |= {r.run_key for r in pending}
     # The broken video fails ingest and leaves the batch: the range is cut around it from stage 2 on.
-    assert stages_run == [("ingest", ("tiny_000", "tiny_002"))] + [
+    assert stages_run == [("ingest", ("tiny_000", "tiny_001")), ("ingest", ("tiny_001_broken", "tiny_002"))] + [
         (stage, videos) for stage in ("augment", "scale", "features") for videos in (("tiny_000", "tiny_001"), "tiny_002")]
 
     partitions_def = dg.DynamicPartitionsDefinition(name=VIDEOS_PARTITIONS_NAME)

@@ -28,7 +28,10 @@ def test_raw_videos_is_partitioned_by_videos_and_the_sensor_targets_it():
     assert asset.partitions_def.name == "videos"
     sensor = defs.resolve_sensor_def("inbox_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.job_name == "video_pipeline"
+    # One run per video, or a batch's first stage (batch_stages requests the rest).
+    assert {job.name for job in sensor.jobs} == {"video_pipeline", "ingest", "augment", "scale", "features"}
+    assert {job.name for job in defs.resolve_sensor_def("batch_stages").jobs} == {"ingest", "augment", "scale",
+                                                                                  "features"}
     job = defs.resolve_job_def("video_pipeline")
     assert dg.AssetKey("raw_videos") in job.asset_layer.executable_asset_keys
 
@@ -209,4 +212,4 @@ def test_the_top_of_fvc_assets_holds_only_the_wiring_and_the_commands():
     top = {path.stem for path in (REPO_ROOT / "fvc_assets").glob("*.py")}
     assert top == {"__init__", "definitions", "deployment", "partitions", "jobs", "automation", "cli", "predict"}
     steps = {path.stem for path in (REPO_ROOT / "fvc_assets" / "steps").glob("*.py")}
-    assert steps == {"__init__", "sole_writer", "step_cost", "table_metadata", "upstream"}
+    assert steps == {"__init__", "per_video", "sole_writer", "step_cost", "table_metadata", "upstream"}

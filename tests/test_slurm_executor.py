@@ -229,32 +229,47 @@ def test_a_job_past_its_time_limit_fails_with_timeout(slurm_env, slurm_cluster, 
         assert "DUE TO TIME LIMIT" in text
 
 
-def test_fvc_run_with_a_slurm_run_config_submits_every_step_as_a_slurm_job(slurm_env, slurm_cluster, tmp_path):
-    """`fvc run` honours the executor: its queued run's steps become SLURM jobs, and outputs match local."""
+def test_fvc_run_with_a_slurm_run_config_runs_a_batch_as_one_slurm_job_per_step(slurm_env, slurm_cluster, tmp_path):
+    """`fvc run` honours the executor: each stage of a batch is one queued run over both videos, each of its
+    steps one SLURM job that runs both; the outputs match a local run's."""
     import yaml
+
+    from tests.conftest import encode_video
 
     key = slurm_env.partition_key
     video_dir = slurm_env.data / "videos" / key
     config = tmp_path / "slurm.yaml"
     config.write_text(yaml.safe_dump({"execution": {"config": {"slurm": HEALTH}}}))
+    encode_video(slurm_env.data / "inbox" / "fake" / "slurm clip 2.mp4", frames=12, width=96, height=64, seed=5)
     fvc = [sys.executable, "-m", "fvc_assets.cli", "run", "--skip-training", "--partition", key]
-    local = subprocess.run(fvc, capture_output=True, text=True, timeout=600)
+    local = subprocess.run(fvc, capture_output=True, text=True, timeout=600)  # also registers the second video
     assert local.returncode == 0, local.stdout + local.stderr
     assert "executor: in_process" in local.stdout
     expected = snapshot(video_dir)
     shutil.rmtree(video_dir)
 
-    done = subprocess.run([*fvc, "--run-config", str(config)], capture_output=True, text=True, timeout=600)
+    with dg.DagsterInstance.get() as instance:
+        order = instance.get_dynamic_partitions("videos")
+    assert order[:2] == [key, "slurm_clip_2"]
+    batch = [*fvc, "--partition", "slurm_clip_2", "--batch-above", "1", "--jobs", "1", "--run-config", str(config)]
+    done = subprocess.run(batch, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "executor: slurm" in done.stdout
+    assert "executor: slurm" in done.stdout and "2 video(s) in 1 batch(es)" in done.stdout, done.stdout
     assert snapshot(video_dir) == expected, "SLURM and local runs wrote different outputs"
     with dg.DagsterInstance.get() as instance:
-        (run,) = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": key}), limit=1)
-        assert run.tags.get("fvc/launched_by") == "fvc run"
-        jobs = slurm_jobs_of(instance, run.run_id)
+        runs = instance.get_runs(dg.RunsFilter(tags={"dagster/asset_partition_range_start": key}))
+        assert sorted(r.job_name for r in runs) == ["augment", "features", "ingest", "scale"]
+        jobs = {}
+        for run in runs:
+            assert run.tags["dagster/asset_partition_range_end"] == "slurm_clip_2"
+            assert run.tags.get("fvc/launched_by") == "fvc run"
+            jobs.update(slurm_jobs_of(instance, run.run_id))
+        for asset in ("raw_videos", "scaled_features"):
+            assert {key, "slurm_clip_2"} <= instance.get_materialized_partitions(dg.AssetKey(asset))
     assert set(jobs) == {"raw_videos", "augmented_videos", "handcrafted_features", "scaled_videos",
                          "scaled_features"}
-    for (job,) in jobs.values():
+    for step_jobs in jobs.values():
+        (job,) = step_jobs  # one SLURM job per step, for both videos
         assert slurm_cluster.final_state(job["id"]) == "COMPLETED"
 
 

@@ -27,11 +27,13 @@ PARTITION_TAG = "dagster/partition"
 CLOCK_SLACK = timedelta(minutes=2)
 
 
-def stage_requests(order: list[str], keys: list[str], size: int, stages: list[str], key_prefix: str) -> list[dg.RunRequest]:
-    """The first of ``stages`` for ``keys``, as runs over consecutive partitions of up to ``size``."""
+def stage_requests(order: list[str], keys: list[str], size: int, stages: list[str], key_prefix: str,
+                   runs_at_once: int = 1) -> list[dg.RunRequest]:
+    """The first of ``stages`` for ``keys``, as runs over consecutive partitions of up to ``size``
+    (smaller, down to ``runs_at_once`` batches: ``contiguous_batches``)."""
     first, rest = stages[0], stages[1:]
     requests = []
-    for batch in contiguous_batches(order, keys, size):
+    for batch in contiguous_batches(order, keys, size, runs_at_once):
         tags = {BATCH_OF_TAG: SENSOR_BATCHES, NEXT_STAGES_TAG: ",".join(rest)}
         span = batch[0] if len(batch) == 1 else f"{batch[0]}..{batch[-1]}"
         if len(batch) == 1:

@@ -86,7 +86,8 @@ def inbox_sensor_factory(pipeline_job, stage_jobs: list, stages: tuple[str, ...]
             # The partitions in the order they will have once this tick's are added (after the existing ones).
             order = [*existing, *to_add]
             contents = hashlib.sha256("".join(registry[k].sha256 for k in to_run).encode()).hexdigest()[:12]
-            requests = stage_requests(order, to_run, policy.size, list(stages), f"inbox:{contents}")
+            runs_at_once = context.instance.get_concurrency_config().run_queue_config.max_concurrent_runs
+            requests = stage_requests(order, to_run, policy.size, list(stages), f"inbox:{contents}", runs_at_once)
         else:
             requests = [dg.RunRequest(job_name=pipeline_job.name, partition_key=k,
                                       run_key=f"{k}:{registry[k].sha256[:12]}") for k in to_run]

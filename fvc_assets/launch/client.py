@@ -160,7 +160,7 @@ class QueueClient:
                 break
             self.daemon.ensure()
             submitted = {}
-            for batch in contiguous_batches(order, todo, size):
+            for batch in contiguous_batches(order, todo, size, self.runs_at_once()):
                 run_id = self.submitter.submit(stage, batch[0] if len(batch) == 1 else None,
                                                partition_range=None if len(batch) == 1 else (batch[0], batch[-1]),
                                                tags=self.tags, run_config=self.run_config)
@@ -179,6 +179,11 @@ class QueueClient:
 
             self.wait(stage, submitted, ended, unit="batch")
         return [outcomes[p] for p in partitions if p in outcomes]
+
+    def runs_at_once(self) -> int:
+        """How many runs the queue starts side by side (``--jobs``, else the instance's limit)."""
+        configured = self.instance.get_concurrency_config().run_queue_config.max_concurrent_runs
+        return self.daemon.max_concurrent_runs or max(configured, 1)
 
     def wait(self, job: str, submitted: dict, ended: Callable, unit: str) -> list:
         """Waits for the ``submitted`` runs (run id -> what it runs) and their Dagster retries; ``ended(what,
@@ -274,7 +279,7 @@ def run_jobs(client: QueueClient, defs: dg.Definitions, jobs: list[str],
         if batching and job in BATCH_STAGES and batching.applies(len(report.to_run)):
             order = all_partitions(client.instance, defs, job)
             stages = jobs_in_graph_order(defs, BATCH_STAGES[job])
-            report.batches = len(contiguous_batches(order, report.to_run, batching.size))
+            report.batches = len(contiguous_batches(order, report.to_run, batching.size, client.runs_at_once()))
             announce(report)
             report.outcomes = client.run_batches(job, stages, list(report.to_run), order, batching.size, show)
         else:
