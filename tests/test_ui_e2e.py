@@ -144,8 +144,8 @@ def test_sensors_on_by_default_no_schedules_and_stage_jobs(ui_server):
     repo = ui_server.graphql(REPOSITORY)["repositoryOrError"]
     assert repo["schedules"] == []
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
-    assert set(sensors) == {"inbox_sensor", "stage5_automation"}, sensors
-    for name in ("inbox_sensor", "stage5_automation"):
+    assert set(sensors) == {"inbox_sensor", "batch_stages", "stage5_automation"}, sensors
+    for name in sensors:
         assert sensors.get(name) == "RUNNING", sensors
     jobs = {j["name"] for j in repo["jobs"]}
     assert {"video_pipeline", "ingest", "augment", "features", "scale", "catalog", "train", "ensemble",
