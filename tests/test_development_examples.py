@@ -95,6 +95,7 @@ import pandera.polars as pa
 
 from fvc_assets.augment.assets import augmented_videos
 from fvc_assets.partitions import videos_partitions
+from fvc_assets.steps.per_video import over_videos
 from fvc_assets.steps.sole_writer import sole_writer
 from fvc_assets.steps.step_cost import reports_cost
 from fvc_assets.steps.table_metadata import table_metadata
@@ -119,6 +120,7 @@ def durations_path(storage: StorageResource, key: str):  # a StorageResource met
 
 @dg.asset(
     partitions_def=videos_partitions,
+    output_required=False,  # in a batch, @over_videos records each video's materialisation itself
     deps=[augmented_videos],
     group_name="features",  # a per-video group: video_pipeline and the inbox sensor's runs include it
     code_version="1",
@@ -127,6 +129,7 @@ def durations_path(storage: StorageResource, key: str):  # a StorageResource met
                                    blocking=True, description="One duration per clip of stage 1.")],
     description="Seconds per clip of stage 1.",
 )
+@over_videos  # one video, or a batch of videos one after another (fvc_assets/steps/per_video.py)
 @sole_writer(lambda storage, c: [durations_path(storage, c.partition_key)])
 @reports_cost
 def clip_durations(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
