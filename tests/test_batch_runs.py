@@ -54,6 +54,7 @@ def letter(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     if key == "b":
         raise dg.Failure(description=f"{key}: broken file")
     context.add_asset_metadata({"seen": key})
+    context.log.info("looked at")
     return dg.MaterializeResult(
         data_version=dg.DataVersion(f"version-of-{key}"),
         check_results=[dg.AssetCheckResult(check_name="looks_right", passed=key != "c", metadata={"key": key})],
@@ -79,6 +80,9 @@ def test_a_batch_step_records_each_partition_and_fails_only_the_ones_that_failed
         (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
         failed = failure.step_failure_data.user_failure_data.metadata[FAILED_VIDEOS].value
         assert failed == {"b": "b: broken file", "c": "check looks_right failed"}
+        said = [e.message for e in result.all_events if e.event_type == dg.DagsterEventType.LOGS_CAPTURED] + [
+            r.user_message for r in instance.all_logs(result.run_id) if r.dagster_event is None]
+        assert {"a: looked at", "c: looked at", "d: looked at"} <= set(said), said  # each line names its video
 
         status = get_and_update_asset_status_cache_value(instance, dg.AssetKey("letter"), LETTERS)
         # c materialised and its blocking check failed, as in a one-partition run; b never materialised.

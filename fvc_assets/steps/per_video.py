@@ -38,14 +38,27 @@ from dagster._core.definitions.data_version import (
 FAILED_VIDEOS = "failed_videos"  # step-failure metadata of a batch: {video key: reason}
 
 
+class VideoLog:
+    """The step's log, each line prefixed with the video it is about (a batch's lines interleave none,
+    but read alone they would not say which video)."""
+
+    def __init__(self, log, key: str):
+        self._log, self._key = log, key
+
+    def __getattr__(self, level):
+        emit = getattr(self._log, level)
+        return lambda message, *args, **kwargs: emit(f"{self._key}: {message}", *args, **kwargs)
+
+
 class OneVideo:
-    """The step's context as one video of a batch sees it: its own partition key; the metadata the
-    body adds is kept for that video's materialisation. Everything else is the step's context."""
+    """The step's context as one video of a batch sees it: its own partition key and log lines; the
+    metadata the body adds is kept for that video's materialisation. Everything else is the step's."""
 
     def __init__(self, context: dg.AssetExecutionContext, key: str):
         self._context = context
         self.partition_key = key
         self.has_partition_key = True
+        self.log = VideoLog(context.log, key)
         self.metadata: dict = {}
 
     def add_asset_metadata(self, metadata, asset_key=None, partition_key=None) -> None:
