@@ -10,8 +10,9 @@ The body is written for one video (``context.partition_key``) and returns its ``
   writes for a one-partition run, from its own upstream partitions) and its own check results. A
   video that fails (an error, or a blocking check that failed) is logged and named, and the batch
   goes on. At the end the step fails, naming every failed video with its reason (metadata
-  ``failed_videos``), so the run fails and Dagster marks exactly those videos' partitions failed (planned,
-  not materialised); the others stay materialised.
+  ``failed_videos``), so the run fails and Dagster marks the partitions of the videos that raised failed
+  (planned, not materialised); one whose blocking check failed keeps its materialisation and the failed
+  check, as after a one-video run. The others stay materialised.
 
 Why not the output Dagster materialises for each partition of a range: it carries one data version
 and one set of metadata for the whole range, where every video has its own.
