@@ -15,13 +15,13 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from fvc_assets.launch.outcomes import batch_outcome
+from fvc_assets.launch.plan import PARTITION_TAG
 from fvc_assets.partitions import VIDEOS_PARTITIONS_NAME
 from fvc_core.batches import contiguous_batches
 
 BATCH_OF_TAG = "fvc/batch_of"
 SENSOR_BATCHES = "inbox_sensor"
 NEXT_STAGES_TAG = "fvc/next_stages"  # the stage jobs still to run for this batch, in order
-PARTITION_TAG = "dagster/partition"
 # A run that ended this long before the cursor is looked at again (clocks, equal timestamps):
 # its run key keeps the request from being made twice.
 CLOCK_SLACK = timedelta(minutes=2)

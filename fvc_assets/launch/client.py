@@ -172,7 +172,7 @@ class QueueClient:
                 for key in batch:
                     error = f"{stage}: {failed[key]}" if key in failed else ""
                     outcomes[key] = RunOutcome(job, key, run.run_id, key not in failed, error)
-                span = batch[0] if len(batch) == 1 else f"{batch[0]} .. {batch[-1]} ({len(batch)} videos)"
+                span = describe(batch) + ("" if len(batch) == 1 else f" ({len(batch)} videos)")
                 lines = [f"  {stage} {span}: {len(batch) - len(failed)} ok" + (f", {len(failed)} failed" if failed else "")]
                 lines += [show(outcomes[key]) for key in batch if key in failed]
                 return [outcomes[key] for key in batch], "\n".join(lines)
